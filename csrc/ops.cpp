@@ -1,0 +1,21 @@
+// Operator schemas of the sgz_fast library, and the Python module stub that loads them.
+// Kernels live in cpu/*.cpp and *.cu and register themselves per device.
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(sgz_fast, m) {
+  // Recurrent quadratic curve: x <- x + r * (x^2 - x), `iterations` times, with r bilinearly
+  // upsampled (align_corners=True) to x's size inside the kernel when it is smaller.
+  m.def("curve_iter(Tensor x, Tensor r, int iterations=8) -> Tensor");
+  // Gradients for x and r (r's at r's own size). An output not asked for is an empty tensor.
+  m.def(
+      "curve_iter_backward(Tensor grad, Tensor x, Tensor r, int iterations, bool need_x, "
+      "bool need_r) -> (Tensor, Tensor)");
+}
+
+// An empty module: `import sgz_fast._C` loads this library, whose static registrations above
+// (and in the kernel files) add the ops to the dispatcher.
+extern "C" PyObject* PyInit__C(void) {
+  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}

@@ -1,0 +1,105 @@
+"""Builds sgz_fast._C: the CPU kernels always, the CUDA kernels whenever a CUDA toolkit and a
+CUDA build of torch are present (a visible GPU is not needed to compile them).
+
+Environment:
+  SGZ_FAST_CPU_ONLY=1     build the CPU kernels only
+  CUDA_HOME / CUDA_PATH   the CUDA toolkit to use (else nvcc on PATH, else /usr/local/cuda)
+  TORCH_CUDA_ARCH_LIST    GPU architectures; default: the visible GPUs', or DEFAULT_ARCHS
+"""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import torch
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+# Turing/Ampere cards run 7.5/8.0 code (8.6 and 8.9 run 8.0 code); Hopper gets its own code,
+# and PTX keeps newer cards working through the driver's compiler.
+DEFAULT_ARCHS = "7.5;8.0;9.0+PTX"
+
+
+def is_toolkit(path):
+    return path is not None and (Path(path) / "include" / "cuda_runtime.h").is_file()
+
+
+def find_cuda_toolkit():
+    """Returns (toolkit directory or None, how it was found or why there is none)."""
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        value = os.environ.get(var)
+        if value:
+            if is_toolkit(value):
+                return value, f"${var}"
+            return None, f"${var}={value} holds no include/cuda_runtime.h"
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        guess = Path(os.path.realpath(nvcc)).parent.parent
+        if is_toolkit(guess):
+            return str(guess), f"nvcc on PATH ({nvcc})"
+        # nvcc may be a wrapper script outside the toolkit: ask nvcc where its toolkit is.
+        probe = subprocess.run([nvcc, "-v", "-E", "-x", "cu", os.devnull, "-o", os.devnull],
+                               capture_output=True, text=True)
+        top = re.search(r"#\$ TOP=(\S+)", probe.stdout + probe.stderr)
+        if top and is_toolkit(os.path.normpath(top.group(1))):
+            return os.path.normpath(top.group(1)), f"nvcc -v ({nvcc})"
+    if is_toolkit("/usr/local/cuda"):
+        return "/usr/local/cuda", "/usr/local/cuda"
+    return None, "no CUDA toolkit (nvcc) found"
+
+
+def cuda_plan():
+    """Returns (toolkit or None, a sentence saying why)."""
+    if os.environ.get("SGZ_FAST_CPU_ONLY", "0") not in ("", "0"):
+        return None, "SGZ_FAST_CPU_ONLY is set"
+    if torch.version.cuda is None:
+        return None, f"torch {torch.__version__} is a CPU-only build"
+    toolkit, how = find_cuda_toolkit()
+    if toolkit is None:
+        return None, how
+    return toolkit, f"toolkit {toolkit} (found via {how})"
+
+
+def arch_list():
+    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        return os.environ["TORCH_CUDA_ARCH_LIST"]
+    if torch.cuda.is_available():
+        caps = {torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())}
+        return ";".join(f"{major}.{minor}" for major, minor in sorted(caps))
+    return DEFAULT_ARCHS
+
+
+def write_build_config(**values):
+    lines = ['"""Written by setup.py at build time: how sgz_fast._C was built."""']
+    lines += [f"{key} = {value!r}" for key, value in values.items()]
+    (ROOT / "sgz_fast" / "_build_config.py").write_text("\n".join(lines) + "\n")
+
+
+toolkit, reason = cuda_plan()
+archs = ""
+if toolkit is not None:
+    # torch.utils.cpp_extension reads these when imported, so they are set first.
+    os.environ["CUDA_HOME"] = toolkit
+    archs = arch_list()
+    os.environ["TORCH_CUDA_ARCH_LIST"] = archs
+from torch.utils import cpp_extension  # noqa: E402
+
+sources = ["csrc/ops.cpp", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob("*.cpp"))]
+cxx_flags = ["-O3", "-fopenmp"]  # OpenMP: at::parallel_for is inlined into our code
+if toolkit is not None:
+    sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cu"))
+    extension = cpp_extension.CUDAExtension(
+        "sgz_fast._C", sources,
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
+        extra_link_args=["-fopenmp"])
+else:
+    extension = cpp_extension.CppExtension(
+        "sgz_fast._C", sources, extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp"])
+
+print(f"sgz_fast build: torch {torch.__version__}; CUDA kernels: "
+      + (f"yes, {reason}, archs {archs}" if toolkit else f"no ({reason})"), flush=True)
+write_build_config(cuda_requested=toolkit is not None, cuda_reason=reason, cuda_arch_list=archs,
+                   built_with_torch=torch.__version__)
+
+setup(ext_modules=[extension], cmdclass={"build_ext": cpp_extension.BuildExtension})

@@ -1,0 +1,37 @@
+"""sgz_fast: fast SGZ (semantic-guided zero-shot low-light enhancement, Zheng & Gupta,
+WACV 2022) with fused CPU and CUDA kernels.
+
+    sgz_fast.ops        fused ops (the compiled extension)
+    sgz_fast.reference  the same ops in plain PyTorch
+"""
+import torch
+
+from . import _extension, ops, reference
+
+__all__ = ["build_info", "ops", "reference"]
+__version__ = "0.1.0"
+
+
+def build_info():
+    """How the installed extension was built and what can run now.
+
+    Returns a dict: ``extension_loaded`` (bool) and ``extension_error`` (str or None);
+    ``cpu_kernels`` and ``cuda_compiled`` (bool: CPU / CUDA kernels are in the binary);
+    ``cuda_available`` (bool: a GPU is usable now); ``cuda_arch_list`` (list of the archs the
+    CUDA code was built for); ``cuda_reason`` (why CUDA was or was not built); ``torch_version``
+    and ``torch_cuda_version`` (the running torch); ``built_with_torch``.
+    """
+    config = _extension.BUILD_CONFIG
+    archs = config.cuda_arch_list if config else ""
+    return {
+        "extension_loaded": _extension.LOADED,
+        "extension_error": None if _extension.LOADED else str(_extension.LOAD_ERROR),
+        "cpu_kernels": _extension.KERNELS["cpu"],
+        "cuda_compiled": _extension.KERNELS["cuda"],
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_arch_list": [a for a in archs.replace(" ", ";").split(";") if a],
+        "cuda_reason": config.cuda_reason if config else None,
+        "torch_version": torch.__version__,
+        "torch_cuda_version": torch.version.cuda,
+        "built_with_torch": config.built_with_torch if config else None,
+    }

@@ -1,0 +1,183 @@
+"""sgz_fast.ops.curve_iter against sgz_fast.reference.curve_iter."""
+import pytest
+import torch
+
+from conftest import TOLERANCES
+from sgz_fast import ops, reference
+
+# (x shape, r spatial size): same size, factor 2, factor 12, a non-integer ratio, odd sizes,
+# one-pixel r, rows only / columns only upsampled, single-row and single-column images.
+SHAPES = [
+    ((2, 3, 16, 20), (16, 20)),
+    ((2, 3, 24, 30), (12, 15)),
+    ((1, 3, 48, 72), (4, 6)),
+    ((2, 3, 50, 61), (7, 9)),
+    ((3, 1, 13, 17), (13, 17)),
+    ((1, 2, 11, 9), (1, 1)),
+    ((1, 3, 25, 8), (5, 8)),
+    ((1, 3, 8, 25), (8, 5)),
+    ((2, 2, 1, 37), (1, 4)),
+    ((2, 2, 37, 1), (4, 1)),
+]
+
+
+def random_inputs(x_shape, r_hw, dtype, device):
+    x = torch.rand(x_shape, dtype=dtype, device=device)
+    r = torch.rand((*x_shape[:2], *r_hw), dtype=dtype, device=device) * 2 - 1
+    return x, r
+
+
+def assert_close(actual, expected, dtype):
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(actual, expected.to(actual.dtype), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("x_shape,r_hw", SHAPES)
+@pytest.mark.parametrize("iterations", [1, 8])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_forward_matches_reference(device, x_shape, r_hw, iterations, dtype):
+    x, r = random_inputs(x_shape, r_hw, dtype, device)
+    assert_close(ops.curve_iter(x, r, iterations), reference.curve_iter(x, r, iterations), dtype)
+
+
+@pytest.mark.parametrize("x_shape,r_hw", SHAPES)
+@pytest.mark.parametrize("iterations", [1, 8])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gradients_match_reference(device, x_shape, r_hw, iterations, dtype):
+    x, r = random_inputs(x_shape, r_hw, dtype, device)
+    grad = torch.randn(x_shape, dtype=dtype, device=device)
+    results = []
+    for fn in (ops.curve_iter, reference.curve_iter):
+        xa, ra = x.clone().requires_grad_(), r.clone().requires_grad_()
+        fn(xa, ra, iterations).backward(grad)
+        results.append((xa.grad, ra.grad))
+    (gx, gr), (gx_ref, gr_ref) = results
+    assert_close(gx, gx_ref, dtype)
+    # r's gradient sums up to (2 * factor)^2 terms per element: scale the tolerance with it.
+    terms = (x_shape[2] // r_hw[0] + 1) * (x_shape[3] // r_hw[1] + 1)
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(gr, gr_ref, rtol=rtol * terms, atol=atol * terms)
+
+
+@pytest.mark.parametrize("needs", [(True, False), (False, True)])
+def test_gradient_of_one_input_only(device, needs):
+    x, r = random_inputs((2, 3, 30, 40), (5, 7), torch.float64, device)
+    x.requires_grad_(needs[0])
+    r.requires_grad_(needs[1])
+    target = x if needs[0] else r
+    (fused,) = torch.autograd.grad(ops.curve_iter(x, r).square().sum(), target)
+    (expected,) = torch.autograd.grad(reference.curve_iter(x, r).square().sum(), target)
+    assert_close(fused, expected, torch.float64)
+
+
+def test_zero_iterations_is_identity_with_gradients(device):
+    x, r = random_inputs((1, 3, 9, 10), (3, 4), torch.float64, device)
+    x.requires_grad_()
+    r.requires_grad_()
+    y = ops.curve_iter(x, r, 0)
+    assert torch.equal(y, x) and y.data_ptr() != x.data_ptr()
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x)) and torch.equal(r.grad, torch.zeros_like(r))
+
+
+def test_non_contiguous_inputs(device):
+    base = torch.rand(2, 3, 40, 33, dtype=torch.float64, device=device)
+    x = base[:, :, ::2, 1:]  # strided view, 20 x 32
+    r = (torch.rand(2, 5, 7, 3, dtype=torch.float64, device=device) * 2 - 1).permute(0, 3, 1, 2)
+    r = r.contiguous(memory_format=torch.channels_last)[:, :, :, :4]
+    assert not x.is_contiguous() and not r.is_contiguous()
+    x.requires_grad_()
+    r.requires_grad_()
+    grad = torch.randn(2, 3, 20, 32, dtype=torch.float64, device=device).transpose(2, 3)
+    grad = grad.contiguous().transpose(2, 3)
+    fused = ops.curve_iter(x, r)
+    fused_grads = torch.autograd.grad(fused, (x, r), grad)
+    expected = reference.curve_iter(x, r)
+    expected_grads = torch.autograd.grad(expected, (x, r), grad)
+    assert_close(fused, expected, torch.float64)
+    for a, b in zip(fused_grads, expected_grads):
+        assert_close(a, b, torch.float64)
+
+
+def test_large_values_still_compute(device):
+    # Outside [0, 1] the curve diverges quickly; both paths must agree, infinities included.
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, device=device) * 20 - 10
+    r = torch.rand(1, 3, 2, 2, dtype=torch.float64, device=device) * 2 - 1
+    torch.testing.assert_close(ops.curve_iter(x, r, 3), reference.curve_iter(x, r, 3),
+                               rtol=1e-10, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("x_shape,r_shape", [((0, 3, 8, 8), (0, 3, 2, 2)),
+                                             ((1, 3, 0, 8), (1, 3, 0, 2))])
+def test_empty_inputs(device, x_shape, r_shape):
+    x = torch.rand(x_shape, device=device, requires_grad=True)
+    r = torch.rand(r_shape, device=device, requires_grad=True)
+    y = ops.curve_iter(x, r)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad.shape == x.shape and r.grad.shape == r.shape
+
+
+@pytest.mark.parametrize("x_shape,r_hw", [((1, 2, 5, 6), (5, 6)), ((2, 1, 7, 5), (3, 2)),
+                                          ((1, 1, 6, 6), (1, 1))])
+def test_gradcheck_float64(device, x_shape, r_hw):
+    x, r = random_inputs(x_shape, r_hw, torch.float64, device)
+    x.requires_grad_()
+    r.requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: ops.curve_iter(a, b, 8), (x, r))
+
+
+@pytest.mark.parametrize("r_hw", [(12, 10), (3, 4)])
+def test_opcheck(device, r_hw):
+    x, r = random_inputs((2, 3, 12, 10), r_hw, torch.float32, device)
+    x.requires_grad_()
+    r.requires_grad_()
+    torch.library.opcheck(torch.ops.sgz_fast.curve_iter.default, (x, r, 8))
+    grad = torch.randn_like(x)
+    torch.library.opcheck(torch.ops.sgz_fast.curve_iter_backward.default,
+                          (grad, x.detach(), r.detach(), 8, True, True))
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_fullgraph(device, backend):
+    x, r = random_inputs((2, 3, 24, 36), (2, 3), torch.float32, device)
+    x.requires_grad_()
+    r.requires_grad_()
+
+    def loss(a, b):
+        return (ops.curve_iter(a, b * 0.5, 8) - 0.6).square().mean()
+
+    compiled = torch.compile(loss, fullgraph=True, backend=backend)
+    got = compiled(x, r)
+    got_grads = torch.autograd.grad(got, (x, r))
+    expected = loss(x, r)
+    expected_grads = torch.autograd.grad(expected, (x, r))
+    assert_close(got, expected, torch.float32)
+    for a, b in zip(got_grads, expected_grads):
+        assert_close(a, b, torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_cuda(dtype):
+    if not torch.cuda.is_available():
+        pytest.skip("half precision runs on CUDA only; no CUDA device visible")
+    x, r = random_inputs((2, 3, 50, 64), (5, 8), dtype, "cuda")
+    x.requires_grad_()
+    r.requires_grad_()
+    y = ops.curve_iter(x, r)
+    grad = torch.randn_like(y)
+    gx, gr = torch.autograd.grad(y, (x, r), grad)
+    x32, r32 = x.detach().float().requires_grad_(), r.detach().float().requires_grad_()
+    y32 = reference.curve_iter(x32, r32)
+    gx32, gr32 = torch.autograd.grad(y32, (x32, r32), grad.float())
+    assert y.dtype == dtype and gx.dtype == dtype and gr.dtype == dtype
+    assert_close(y, y32, dtype)
+    assert_close(gx, gx32, dtype)
+    # r's gradient is a sum of about 110 float32 terms, rounded once to the half type.
+    torch.testing.assert_close(gr.float(), gr32, rtol=TOLERANCES[dtype][0], atol=0.05)
+
+
+def test_half_precision_on_cpu_is_refused():
+    x = torch.rand(1, 3, 4, 4).half()
+    with pytest.raises(RuntimeError, match="float16 and bfloat16 run on CUDA only"):
+        ops.curve_iter(x, x)
