@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "common/bilinear.h"
 #include "common/checks.h"
@@ -40,9 +41,19 @@ __device__ __forceinline__ Pack<T, VEC> load_pack(const T* p) {
   return *reinterpret_cast<const Pack<T, VEC>*>(p);
 }
 
+// A whole-pack store: assigning a Pack would copy element by element (seen in the PTX as
+// scalar stores), so 16-byte packs go out as one uint4.
 template <typename T, int VEC>
 __device__ __forceinline__ void store_pack(T* p, const Pack<T, VEC>& pack) {
-  *reinterpret_cast<Pack<T, VEC>*>(p) = pack;
+  if constexpr (sizeof(Pack<T, VEC>) == sizeof(uint4)) {
+    union {
+      Pack<T, VEC> pack;
+      uint4 raw;
+    } bits{pack};
+    *reinterpret_cast<uint4*>(p) = bits.raw;
+  } else {
+    *reinterpret_cast<Pack<T, VEC>*>(p) = pack;
+  }
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -292,6 +303,8 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cuda(const at::Tensor& gr
       return;
     }
     const int64_t planes = x.size(0) * x.size(1);
+    TORCH_CHECK(planes * g.h <= std::numeric_limits<int32_t>::max(),
+                "curve_iter_backward: N * C * h = ", planes * g.h, " exceeds the CUDA grid limit");
     at::Tensor partial;
     if (need_r) partial = at::zeros({planes * g.h * 2 * g.w}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     acc_t* pp = need_r ? partial.mutable_data_ptr<acc_t>() : nullptr;

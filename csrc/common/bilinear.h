@@ -35,13 +35,19 @@ SGZ_HD Tap<acc_t> align_corners_tap(int64_t out_index, int64_t in_size, acc_t sc
   return {i0, i1, acc_t(1) - w1, w1};
 }
 
+template <typename acc_t>
+SGZ_HD acc_t lerp(acc_t a, acc_t b, acc_t w0, acc_t w1) {
+  return w0 * a + w1 * b;
+}
+
 // Interpolates one value from two source rows: row0 = source row ty.i0, row1 = row ty.i1.
+// (The CPU kernels apply the same two lerps separably: rows first, then columns.)
 template <typename acc_t, typename T>
 SGZ_HD acc_t bilinear_sample(const T* row0, const T* row1, const Tap<acc_t>& ty,
                              const Tap<acc_t>& tx) {
-  const acc_t top = tx.w0 * static_cast<acc_t>(row0[tx.i0]) + tx.w1 * static_cast<acc_t>(row0[tx.i1]);
-  const acc_t bot = tx.w0 * static_cast<acc_t>(row1[tx.i0]) + tx.w1 * static_cast<acc_t>(row1[tx.i1]);
-  return ty.w0 * top + ty.w1 * bot;
+  const acc_t top = lerp<acc_t>(row0[tx.i0], row0[tx.i1], tx.w0, tx.w1);
+  const acc_t bot = lerp<acc_t>(row1[tx.i0], row1[tx.i1], tx.w0, tx.w1);
+  return lerp(top, bot, ty.w0, ty.w1);
 }
 
 // The first output index whose tap.i0 is >= k (out_size if none). Taps are monotone in the

@@ -1,9 +1,10 @@
 // CPU kernels of sgz_fast::curve_iter and its backward.
 //
-// The curve is applied in blocks of kBlock elements that stay in L1 while the iteration loop
-// runs over them, so the inner loop is a plain element loop the compiler vectorizes (one
-// clone per x86-64 level, multiversion.h). When r is smaller than x it is upsampled one
-// output row at a time into a row buffer: the full-resolution r never exists.
+// Work goes in blocks of kBlock elements that stay in L1. Curve steps run in passes of up to
+// kPass steps with a compile-time count, so the steps unroll, the values stay in vector
+// registers and the element loop vectorizes (one clone per x86-64 level, multiversion.h).
+// When r is smaller than x it is upsampled one output row at a time into a row buffer
+// (rows first, then columns): the full-resolution r never exists.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -20,61 +21,122 @@ namespace sgz {
 namespace {
 
 constexpr int64_t kBlock = 256;         // elements per L1-resident block
+constexpr int kPass = 8;                // curve steps per pass (SGZ uses 8: one pass)
 constexpr int64_t kGrainElems = 32768;  // elements per parallel task, at least
 
+// ---- Where the enhancement factors come from ----------------------------------------------
+
+// r at x's size.
 template <typename T>
-inline void curve_run_impl(const T* x, const T* r, T* y, int64_t n, int64_t iterations) {
+struct Factors {
+  const T* r;
+  SGZ_ALWAYS_INLINE T operator[](int64_t e) const { return r[e]; }
+  SGZ_ALWAYS_INLINE Factors shifted(int64_t s) const { return {r + s}; }
+};
+
+// One row of an upsampled r: the lerp of two column-upsampled source rows, computed where it
+// is used so the row is never stored.
+template <typename T>
+struct LerpedFactors {
+  const T* top;
+  const T* bot;
+  T w0, w1;
+  SGZ_ALWAYS_INLINE T operator[](int64_t e) const { return lerp(top[e], bot[e], w0, w1); }
+  SGZ_ALWAYS_INLINE LerpedFactors shifted(int64_t s) const { return {top + s, bot + s, w0, w1}; }
+};
+
+// ---- Curve passes over one block ----------------------------------------------------------
+
+// `in` is x for the first pass and y itself for later ones (iterations > kPass).
+template <typename T, int N, typename F>
+SGZ_ALWAYS_INLINE void curve_pass(const T* in, T* y, const F& r, int64_t m) {
+  for (int64_t e = 0; e < m; ++e) {
+    T v = in[e];
+    const T rv = r[e];
+#pragma GCC unroll 8
+    for (int k = 0; k < N; ++k) v = curve_step(v, rv);
+    y[e] = v;
+  }
+}
+
+template <typename T, int N, typename F>
+SGZ_ALWAYS_INLINE void tangent_pass(T* v, T* a, T* b, const F& r, int64_t m) {
+  for (int64_t e = 0; e < m; ++e) {
+    T ve = v[e], ae = a[e], be = b[e];
+    const T rv = r[e];
+#pragma GCC unroll 8
+    for (int k = 0; k < N; ++k) curve_tangent_step(ve, ae, be, rv);
+    v[e] = ve;
+    a[e] = ae;
+    b[e] = be;
+  }
+}
+
+// Runs `steps` (1..kPass) steps of curve_pass or tangent_pass with that count known at
+// compile time.
+template <typename T, int N = kPass, typename... Args>
+SGZ_ALWAYS_INLINE void curve_steps(int steps, Args... args) {
+  if constexpr (N > 0) {
+    if (steps == N) {
+      curve_pass<T, N>(args...);
+    } else {
+      curve_steps<T, N - 1>(steps, args...);
+    }
+  }
+}
+
+template <typename T, int N = kPass, typename... Args>
+SGZ_ALWAYS_INLINE void tangent_steps(int steps, Args... args) {
+  if constexpr (N > 0) {
+    if (steps == N) {
+      tangent_pass<T, N>(args...);
+    } else {
+      tangent_steps<T, N - 1>(steps, args...);
+    }
+  }
+}
+
+// y = curve^iterations(x) over a contiguous run.
+template <typename T, typename F>
+SGZ_ALWAYS_INLINE void forward_span_impl(const T* x, const F& r, T* y, int64_t n,
+                                         int64_t iterations) {
+  if (iterations == 0) {
+    std::copy(x, x + n, y);
+    return;
+  }
   for (int64_t s = 0; s < n; s += kBlock) {
     const int64_t m = std::min(kBlock, n - s);
-    T* out = y + s;
-    const T* rr = r + s;
-    std::copy(x + s, x + s + m, out);
-    for (int64_t k = 0; k < iterations; ++k) {
-      for (int64_t e = 0; e < m; ++e) out[e] = curve_step(out[e], rr[e]);
+    const T* in = x + s;
+    for (int64_t left = iterations; left > 0; left -= kPass) {
+      curve_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), in, y + s, r.shifted(s), m);
+      in = y + s;
     }
   }
 }
 
 // gx = g * dy/dx and gr = g * dy/dr over a contiguous run; either output may be null.
-template <typename T>
-inline void curve_grad_run_impl(const T* x, const T* r, const T* g, T* gx, T* gr, int64_t n,
-                                int64_t iterations) {
-  T xs[kBlock], da[kBlock], db[kBlock];
+template <typename T, typename F>
+SGZ_ALWAYS_INLINE void backward_span_impl(const T* x, const F& r, const T* g, T* gx, T* gr,
+                                          int64_t n, int64_t iterations) {
+  T v[kBlock], a[kBlock], b[kBlock];
   for (int64_t s = 0; s < n; s += kBlock) {
     const int64_t m = std::min(kBlock, n - s);
-    const T* rr = r + s;
-    for (int64_t e = 0; e < m; ++e) {
-      xs[e] = x[s + e];
-      da[e] = T(1);
-      db[e] = T(0);
-    }
-    for (int64_t k = 0; k < iterations; ++k) {
-      for (int64_t e = 0; e < m; ++e) curve_tangent_step(xs[e], da[e], db[e], rr[e]);
+    std::copy(x + s, x + s + m, v);
+    std::fill(a, a + m, T(1));
+    std::fill(b, b + m, T(0));
+    for (int64_t left = iterations; left > 0; left -= kPass) {
+      tangent_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), v, a, b, r.shifted(s), m);
     }
     if (gx != nullptr) {
-      for (int64_t e = 0; e < m; ++e) gx[s + e] = g[s + e] * da[e];
+      for (int64_t e = 0; e < m; ++e) gx[s + e] = g[s + e] * a[e];
     }
     if (gr != nullptr) {
-      for (int64_t e = 0; e < m; ++e) gr[s + e] = g[s + e] * db[e];
+      for (int64_t e = 0; e < m; ++e) gr[s + e] = g[s + e] * b[e];
     }
   }
 }
 
-SGZ_MULTIVERSION void curve_run(const float* x, const float* r, float* y, int64_t n, int64_t it) {
-  curve_run_impl(x, r, y, n, it);
-}
-SGZ_MULTIVERSION void curve_run(const double* x, const double* r, double* y, int64_t n,
-                                int64_t it) {
-  curve_run_impl(x, r, y, n, it);
-}
-SGZ_MULTIVERSION void curve_grad_run(const float* x, const float* r, const float* g, float* gx,
-                                     float* gr, int64_t n, int64_t it) {
-  curve_grad_run_impl(x, r, g, gx, gr, n, it);
-}
-SGZ_MULTIVERSION void curve_grad_run(const double* x, const double* r, const double* g,
-                                     double* gx, double* gr, int64_t n, int64_t it) {
-  curve_grad_run_impl(x, r, g, gx, gr, n, it);
-}
+// ---- Upsampling r, one output row at a time -----------------------------------------------
 
 struct Geometry {
   int64_t planes, H, W, h, w;
@@ -85,23 +147,130 @@ Geometry geometry_of(const at::Tensor& x, const at::Tensor& r) {
   return {x.size(0) * x.size(1), x.size(2), x.size(3), r.size(2), r.size(3)};
 }
 
-// Upsamples row Y of plane `plane` of the low-resolution r into out[0..W).
+// Column taps grouped by source column: the output columns [start[j], start[j + 1]) all read
+// source columns j and j + 1 (j alone at the last), so upsampling a row needs no gathers.
 template <typename T>
-void upsample_row(const T* r, const Geometry& g, int64_t plane, const Tap<T>& ty,
-                  const std::vector<Tap<T>>& col_taps, T* out) {
-  const T* base = r + plane * g.h * g.w;
-  const T* row0 = base + ty.i0 * g.w;
-  const T* row1 = base + ty.i1 * g.w;
-  for (int64_t X = 0; X < g.W; ++X) out[X] = bilinear_sample(row0, row1, ty, col_taps[X]);
+struct ColumnTaps {
+  std::vector<int64_t> start;
+  std::vector<T> w0, w1;
+
+  explicit ColumnTaps(const Geometry& g) : start(g.w + 1), w0(g.W), w1(g.W) {
+    const T scale = align_corners_scale<T>(g.w, g.W);
+    for (int64_t j = 0; j <= g.w; ++j) start[j] = first_output_reading(j, g.w, g.W, scale);
+    for (int64_t X = 0; X < g.W; ++X) {
+      const Tap<T> t = align_corners_tap(X, g.w, scale);
+      w0[X] = t.w0;
+      w1[X] = t.w1;
+    }
+  }
+};
+
+// Upsamples r one output row at a time, sweeping rows in order. Source rows are upsampled
+// along columns once and kept in a two-slot cache, by parity of their index; an output row is
+// then the lerp of two cached rows (LerpedFactors), the order of lerps of bilinear_sample.
+// Owned by one parallel task.
+template <typename T>
+class RowUpsampler {
+ public:
+  RowUpsampler(const T* r, const Geometry& g, const ColumnTaps<T>& cols)
+      : r_(r), g_(g), cols_(cols), scale_y_(align_corners_scale<T>(g.h, g.H)), cached_(2 * g.W) {}
+
+  // The factors of output row Y of `plane`, and that row's tap.
+  SGZ_ALWAYS_INLINE LerpedFactors<T> row(int64_t plane, int64_t Y, Tap<T>& ty) {
+    ty = align_corners_tap(Y, g_.h, scale_y_);
+    return {source_row(plane * g_.h + ty.i0), source_row(plane * g_.h + ty.i1), ty.w0, ty.w1};
+  }
+
+ private:
+  SGZ_ALWAYS_INLINE const T* source_row(int64_t index) {
+    const int slot = static_cast<int>(index & 1);
+    T* __restrict out = cached_.data() + slot * g_.W;
+    if (cached_index_[slot] != index) {
+      const T* src = r_ + index * g_.w;
+      const T* __restrict w0 = cols_.w0.data();
+      const T* __restrict w1 = cols_.w1.data();
+      for (int64_t j = 0; j < g_.w; ++j) {
+        const T a = src[j], b = src[j + (j < g_.w - 1 ? 1 : 0)];
+        for (int64_t X = cols_.start[j]; X < cols_.start[j + 1]; ++X) {
+          out[X] = lerp(a, b, w0[X], w1[X]);
+        }
+      }
+      cached_index_[slot] = index;
+    }
+    return out;
+  }
+
+  const T* r_;
+  const Geometry& g_;
+  const ColumnTaps<T>& cols_;
+  T scale_y_;
+  std::vector<T> cached_;
+  int64_t cached_index_[2] = {-1, -1};
+};
+
+// Output rows [row_begin, row_end) of the N*C*H rows, r upsampled.
+template <typename T>
+SGZ_ALWAYS_INLINE void forward_rows_impl(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g,
+                                         int64_t row_begin, int64_t row_end, int64_t iterations) {
+  Tap<T> ty;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    forward_span_impl(x + row * g.W, up.row(row / g.H, row % g.H, ty), y + row * g.W, g.W,
+                      iterations);
+  }
 }
 
+// Backward over the output rows of one band (see curve_backward_upsampled): writes x's
+// gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for source rows k and k+1.
 template <typename T>
-std::vector<Tap<T>> column_taps(const Geometry& g) {
-  const T scale = align_corners_scale<T>(g.w, g.W);
-  std::vector<Tap<T>> taps(g.W);
-  for (int64_t X = 0; X < g.W; ++X) taps[X] = align_corners_tap(X, g.w, scale);
-  return taps;
+SGZ_ALWAYS_INLINE void backward_band_impl(const T* x, const T* g, T* gx, T* col_top, T* col_bot,
+                                          T* gr_row, RowUpsampler<T>& up, const Geometry& geo,
+                                          int64_t plane, int64_t k, int64_t y_begin,
+                                          int64_t y_end, int64_t iterations) {
+  const int64_t W = geo.W;
+  const bool need_r = col_top != nullptr;
+  if (need_r) {
+    std::fill(col_top, col_top + W, T(0));
+    std::fill(col_bot, col_bot + W, T(0));
+  }
+  for (int64_t Y = y_begin; Y < y_end; ++Y) {
+    Tap<T> ty;
+    const LerpedFactors<T> factors = up.row(plane, Y, ty);
+    const int64_t off = (plane * geo.H + Y) * W;
+    backward_span_impl(x + off, factors, g + off, gx != nullptr ? gx + off : nullptr,
+                       need_r ? gr_row : nullptr, W, iterations);
+    if (!need_r) continue;
+    // Source row i1 is k + 1, or k itself at the last source row.
+    T* second = ty.i1 == k ? col_top : col_bot;
+    for (int64_t X = 0; X < W; ++X) col_top[X] += ty.w0 * gr_row[X];
+    for (int64_t X = 0; X < W; ++X) second[X] += ty.w1 * gr_row[X];
+  }
 }
+
+// ---- Multiversioned entry points (float and double) ---------------------------------------
+
+#define SGZ_CPU_ENTRY_POINTS(T)                                                                 \
+  SGZ_MULTIVERSION void forward_span(const T* x, const T* r, T* y, int64_t n, int64_t it) {    \
+    forward_span_impl(x, Factors<T>{r}, y, n, it);                                                       \
+  }                                                                                             \
+  SGZ_MULTIVERSION void backward_span(const T* x, const T* r, const T* g, T* gx, T* gr,        \
+                                      int64_t n, int64_t it) {                                  \
+    backward_span_impl(x, Factors<T>{r}, g, gx, gr, n, it);                                           \
+  }                                                                                             \
+  SGZ_MULTIVERSION void forward_rows(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g, \
+                                     int64_t begin, int64_t end, int64_t it) {                  \
+    forward_rows_impl(x, y, up, g, begin, end, it);                                             \
+  }                                                                                             \
+  SGZ_MULTIVERSION void backward_band(const T* x, const T* g, T* gx, T* col_top, T* col_bot,   \
+                                      T* gr_row, RowUpsampler<T>& up, const Geometry& geo,      \
+                                      int64_t plane, int64_t k, int64_t y_begin, int64_t y_end, \
+                                      int64_t it) {                                             \
+    backward_band_impl(x, g, gx, col_top, col_bot, gr_row, up, geo, plane, k, y_begin, y_end, it); \
+  }
+SGZ_CPU_ENTRY_POINTS(float)
+SGZ_CPU_ENTRY_POINTS(double)
+#undef SGZ_CPU_ENTRY_POINTS
+
+// ---- Operators ----------------------------------------------------------------------------
 
 void check_cpu_dtype(const at::Tensor& x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
@@ -125,21 +294,16 @@ at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_
     T* yp = y.mutable_data_ptr<T>();
     if (!g.upsample()) {
       at::parallel_for(0, x.numel(), kGrainElems, [&](int64_t begin, int64_t end) {
-        curve_run(xp + begin, rp + begin, yp + begin, end - begin, iterations);
+        forward_span(xp + begin, rp + begin, yp + begin, end - begin, iterations);
       });
       return;
     }
-    const auto col_taps = column_taps<T>(g);
-    const T scale_y = align_corners_scale<T>(g.h, g.H);
-    const int64_t grain_rows = std::max<int64_t>(1, kGrainElems / g.W);
-    at::parallel_for(0, g.planes * g.H, grain_rows, [&](int64_t begin, int64_t end) {
-      std::vector<T> r_row(g.W);
-      for (int64_t row = begin; row < end; ++row) {
-        const Tap<T> ty = align_corners_tap(row % g.H, g.h, scale_y);
-        upsample_row(rp, g, row / g.H, ty, col_taps, r_row.data());
-        curve_run(xp + row * g.W, r_row.data(), yp + row * g.W, g.W, iterations);
-      }
-    });
+    const ColumnTaps<T> cols(g);
+    at::parallel_for(0, g.planes * g.H, std::max<int64_t>(1, kGrainElems / g.W),
+                     [&](int64_t begin, int64_t end) {
+                       RowUpsampler<T> up(rp, g, cols);
+                       forward_rows(xp, yp, up, g, begin, end, iterations);
+                     });
   });
   return y;
 }
@@ -152,39 +316,30 @@ at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_
 template <typename T>
 void curve_backward_upsampled(const T* xp, const T* rp, const T* gp, T* gxp, T* grp,
                               const Geometry& g, int64_t iterations) {
-  const auto col_taps = column_taps<T>(g);
+  const ColumnTaps<T> cols(g);
   const T scale_y = align_corners_scale<T>(g.h, g.H);
   std::vector<T> partial(grp != nullptr ? g.planes * g.h * 2 * g.w : 0, T(0));
 
   at::parallel_for(0, g.planes * g.h, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> r_row(g.W), gr_row(g.W), col_top(g.W), col_bot(g.W);
+    std::vector<T> gr_row(g.W), col_top(g.W), col_bot(g.W);
+    RowUpsampler<T> up(rp, g, cols);
     for (int64_t band = begin; band < end; ++band) {
       const int64_t plane = band / g.h, k = band % g.h;
       const int64_t y_begin = first_output_reading(k, g.h, g.H, scale_y);
       const int64_t y_end = first_output_reading(k + 1, g.h, g.H, scale_y);
-      std::fill(col_top.begin(), col_top.end(), T(0));
-      std::fill(col_bot.begin(), col_bot.end(), T(0));
-      for (int64_t Y = y_begin; Y < y_end; ++Y) {
-        const Tap<T> ty = align_corners_tap(Y, g.h, scale_y);
-        const int64_t off = (plane * g.H + Y) * g.W;
-        upsample_row(rp, g, plane, ty, col_taps, r_row.data());
-        curve_grad_run(xp + off, r_row.data(), gp + off, gxp != nullptr ? gxp + off : nullptr,
-                       grp != nullptr ? gr_row.data() : nullptr, g.W, iterations);
-        if (grp == nullptr) continue;
-        // Source row i1 is k + 1, or k itself at the last source row.
-        T* second = ty.i1 == k ? col_top.data() : col_bot.data();
-        for (int64_t X = 0; X < g.W; ++X) col_top[X] += ty.w0 * gr_row[X];
-        for (int64_t X = 0; X < g.W; ++X) second[X] += ty.w1 * gr_row[X];
-      }
+      backward_band(xp, gp, gxp, grp != nullptr ? col_top.data() : nullptr, col_bot.data(),
+                    gr_row.data(), up, g, plane, k, y_begin, y_end, iterations);
       if (grp == nullptr) continue;
       T* top = partial.data() + band * 2 * g.w;
       T* bot = top + g.w;
-      for (int64_t X = 0; X < g.W; ++X) {
-        const Tap<T>& tx = col_taps[X];
-        top[tx.i0] += tx.w0 * col_top[X];
-        top[tx.i1] += tx.w1 * col_top[X];
-        bot[tx.i0] += tx.w0 * col_bot[X];
-        bot[tx.i1] += tx.w1 * col_bot[X];
+      for (int64_t j = 0; j < g.w; ++j) {
+        const int64_t j1 = j + (j < g.w - 1 ? 1 : 0);
+        for (int64_t X = cols.start[j]; X < cols.start[j + 1]; ++X) {
+          top[j] += cols.w0[X] * col_top[X];
+          top[j1] += cols.w1[X] * col_top[X];
+          bot[j] += cols.w0[X] * col_bot[X];
+          bot[j1] += cols.w1[X] * col_bot[X];
+        }
       }
     }
   });
@@ -229,8 +384,8 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cpu(const at::Tensor& gra
       return;
     }
     at::parallel_for(0, x.numel(), kGrainElems, [&](int64_t begin, int64_t end) {
-      curve_grad_run(xp + begin, rp + begin, gp + begin, gxp != nullptr ? gxp + begin : nullptr,
-                     grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
+      backward_span(xp + begin, rp + begin, gp + begin, gxp != nullptr ? gxp + begin : nullptr,
+                    grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
     });
   });
   return {gx, gr};

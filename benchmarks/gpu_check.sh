@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with a GPU and no network (torch already installed), builds the
+# extension, runs the tests (the CUDA cases run for real there), runs the microbenchmarks,
+# and writes one report, gpu_report.md, with the logs beside it in $OUT (default ./gpu_check).
+# About 5 minutes on an H100; every step runs even if an earlier one fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu_check}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
+report="$OUT/gpu_report.md"
+
+{
+  echo "# GPU check, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo '```'
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+  "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+  echo '```'
+} > "$report"
+
+step() {  # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, notes the outcome
+  local name=$1; shift
+  local start=$SECONDS
+  "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "- $name: exit $rc, $((SECONDS - start)) s" >> "$report"
+  return $rc
+}
+
+step build env MAX_JOBS=16 "$PY" -m pip install --no-build-isolation --no-deps -e .
+step tests "$PY" -m pytest -q -rs tests
+{ echo; echo "## Tests (tail)"; echo '```'; tail -n 15 "$OUT/tests.log"; echo '```'; } >> "$report"
+for dtype in float32 float16; do
+  step "bench-curve-$dtype" "$PY" benchmarks/bench_curve.py --device cuda --dtype "$dtype" --min-run-time 0.5
+done
+for md in benchmarks/results/*-cuda.md; do
+  [ -f "$md" ] && { echo; cat "$md"; cp "$md" "${md%.md}.json" "$OUT/" 2>/dev/null; } >> "$report"
+done
+cat "$report"

@@ -1,0 +1,81 @@
+"""Timing harness for the benchmarks: warm-up, many runs, median and spread, CUDA-synchronized
+on the GPU (torch.utils.benchmark synchronizes around CUDA work), and a dated report."""
+import datetime
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as tb
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Timing:
+    label: str
+    median_ms: float
+    iqr_ms: float
+    runs: int
+
+
+def time_fn(label, fn, min_run_time=1.0, warmup=3):
+    """Median and interquartile range of fn() in milliseconds, after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    measurement = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
+                           ).blocked_autorange(min_run_time=min_run_time)
+    return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
+
+
+def machine_description(device):
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.multi_processor_count} SMs), CUDA {torch.version.cuda}"
+    try:
+        model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(l.split(":", 1)[1].strip() for l in model.splitlines() if l.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {torch.get_num_threads()} threads"
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def copy_bandwidth_gbs(device, megabytes=512):
+    """Measured device copy rate (bytes read + bytes written per second), the memory ceiling."""
+    n = megabytes * 2**20 // 4
+    src = torch.rand(n, device=device)
+    dst = torch.empty_like(src)
+    timing = time_fn("copy", lambda: dst.copy_(src), min_run_time=0.5)
+    return 2 * src.numel() * 4 / (timing.median_ms * 1e-3) / 1e9
+
+
+def write_report(name, device, header_lines, table_lines, data):
+    """Writes results/<date>-<name>-<device>.md and .json; returns the .md path."""
+    RESULTS.mkdir(exist_ok=True)
+    today = datetime.date.today().isoformat()
+    stem = RESULTS / f"{today}-{name}-{device.type}"
+    meta = {
+        "date": today,
+        "machine": machine_description(device),
+        "torch": torch.__version__,
+        "torch_cuda_build": torch.version.cuda,
+        "python": platform.python_version(),
+        "commit": git_commit(),
+    }
+    lines = [f"# {name} benchmark, {today}", ""]
+    lines += [f"- {key}: {value}" for key, value in meta.items()]
+    lines += header_lines + [""] + table_lines + [""]
+    stem.with_suffix(".md").write_text("\n".join(lines))
+    stem.with_suffix(".json").write_text(json.dumps({**meta, "results": data}, indent=2) + "\n")
+    return stem.with_suffix(".md")

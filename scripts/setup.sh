@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Makes .venv (once), installs torch and the other dependencies, and builds sgz_fast in place.
+# The CUDA kernels are compiled whenever a CUDA toolkit and a CUDA build of torch are present,
+# GPU or not; SGZ_FAST_CPU_ONLY=1 builds the CPU kernels only.
+#   TORCH_SPEC   the torch to install (default torch==2.14.1, a CUDA 13.0 build)
+#   PYTHON       the interpreter for the venv (default python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+.venv/bin/pip install -q "${TORCH_SPEC:-torch==2.14.1}" numpy pillow pytest ninja setuptools wheel
+MAX_JOBS="${MAX_JOBS:-2}" .venv/bin/pip install -q --no-build-isolation -e .
+.venv/bin/python -c "import json, sgz_fast; print(json.dumps(sgz_fast.build_info(), indent=1))"

@@ -1,0 +1,39 @@
+"""The quick-start demo on real files: outputs written, brighter, nothing overwritten."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from sgz_fast import demo
+
+
+def test_demo_brightens_bundled_samples(tmp_path):
+    assert demo.main(["-o", str(tmp_path)]) == 0
+    samples = sorted(demo.SAMPLES.glob("*.png"))
+    assert samples
+    for sample in samples:
+        before = np.asarray(Image.open(sample).convert("RGB"), dtype=np.float64)
+        after = np.asarray(Image.open(tmp_path / sample.name), dtype=np.float64)
+        assert after.shape == before.shape
+        assert after.mean() > before.mean() + 20
+    assert (tmp_path / "comparison.png").is_file()
+
+
+def test_demo_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    existing = out / "astronaut.png"
+    existing.write_bytes(b"mine")
+    with pytest.raises(SystemExit):
+        demo.main([str(demo.SAMPLES / "astronaut.png"), "-o", str(out)])
+    assert "--overwrite" in capsys.readouterr().err
+    assert existing.read_bytes() == b"mine"
+
+
+def test_demo_reports_unreadable_files_and_fails(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "broken.png").write_bytes(b"not a png")
+    Image.open(demo.SAMPLES / "chelsea.png").save(inputs / "good.png")
+    assert demo.main([str(inputs), "-o", str(tmp_path / "out")]) == 1
+    assert "broken.png: cannot read it as an image" in capsys.readouterr().err
+    assert (tmp_path / "out" / "good.png").is_file()
