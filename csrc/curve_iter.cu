@@ -7,8 +7,8 @@
 //
 // Backward: recomputes the curve per element with forward-mode tangents (common/curve.h)
 // instead of storing the intermediates. When r was upsampled, its gradient is reduced without
-// atomics, deterministically: one block per band of output rows that share a first source row
-// (see the CPU file for the band scheme), columns reduced through shared memory.
+// atomics, deterministically, in two parallel kernels: column sums per band of output rows that
+// share a first source row (the CPU file's band scheme), then a gather per element of r.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -132,90 +132,79 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Backward when r was upsampled. Block `band` = (plane, k) handles the output rows whose first
-// source row is k; it writes x's gradient for them and, when `partial` is given, its additions
-// to source rows k and k + 1 into partial[band][0] and partial[band][1] (float accumulation).
+// Backward when r was upsampled, first kernel. Block (band, chunk), band = (plane, k), covers
+// the output rows whose first source row is k and kThreads columns; each thread walks its
+// column down the band, writes x's gradient and, when `col` is given, the column's sums of
+// g * dy/dr weighted for source rows k and k + 1: col[band][0][X] and col[band][1][X].
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     curve_backward_band_kernel(const T* __restrict__ grad, const T* __restrict__ x,
                                const T* __restrict__ r, T* __restrict__ gx,
-                               at::opmath_type<T>* __restrict__ partial, Geometry g,
+                               at::opmath_type<T>* __restrict__ col, Geometry g,
                                int64_t iterations) {
   using acc_t = at::opmath_type<T>;
-  __shared__ acc_t s_top[kThreads];
-  __shared__ acc_t s_bot[kThreads];
+  const int64_t X = static_cast<int64_t>(blockIdx.y) * kThreads + threadIdx.x;
+  if (X >= g.W) return;
   const int64_t band = blockIdx.x;
   const int64_t plane = band / g.h, k = band - plane * g.h;
   const acc_t scale_y = align_corners_scale<acc_t>(g.h, g.H);
-  const acc_t scale_x = align_corners_scale<acc_t>(g.w, g.W);
+  const Tap<acc_t> tx = align_corners_tap(X, g.w, align_corners_scale<acc_t>(g.w, g.W));
   const int64_t y_begin = first_output_reading(k, g.h, g.H, scale_y);
   const int64_t y_end = first_output_reading(k + 1, g.h, g.H, scale_y);
   const T* r_plane = r + plane * g.h * g.w;
-
-  for (int64_t c0 = 0; c0 < g.W; c0 += kThreads) {
-    const int64_t X = c0 + threadIdx.x;
-    acc_t top = 0, bot = 0;
-    if (X < g.W) {
-      const Tap<acc_t> tx = align_corners_tap(X, g.w, scale_x);
-      for (int64_t Y = y_begin; Y < y_end; ++Y) {
-        const Tap<acc_t> ty = align_corners_tap(Y, g.h, scale_y);
-        const acc_t rv = bilinear_sample(r_plane + ty.i0 * g.w, r_plane + ty.i1 * g.w, ty, tx);
-        const int64_t off = (plane * g.H + Y) * g.W + X;
-        const CurveGrad<acc_t> d = curve_grad(static_cast<acc_t>(x[off]), rv, iterations);
-        const acc_t gval = static_cast<acc_t>(grad[off]);
-        if (gx != nullptr) gx[off] = static_cast<T>(gval * d.dy_dx);
-        const acc_t gr = gval * d.dy_dr;
-        top += ty.w0 * gr;
-        if (ty.i1 == k) {  // last source row: both taps read row k
-          top += ty.w1 * gr;
-        } else {
-          bot += ty.w1 * gr;
-        }
-      }
+  acc_t top = 0, bot = 0;
+  for (int64_t Y = y_begin; Y < y_end; ++Y) {
+    const Tap<acc_t> ty = align_corners_tap(Y, g.h, scale_y);
+    const acc_t rv = bilinear_sample(r_plane + ty.i0 * g.w, r_plane + ty.i1 * g.w, ty, tx);
+    const int64_t off = (plane * g.H + Y) * g.W + X;
+    const CurveGrad<acc_t> d = curve_grad(static_cast<acc_t>(x[off]), rv, iterations);
+    const acc_t gval = static_cast<acc_t>(grad[off]);
+    if (gx != nullptr) gx[off] = static_cast<T>(gval * d.dy_dx);
+    const acc_t gr = gval * d.dy_dr;
+    top += ty.w0 * gr;
+    if (ty.i1 == k) {  // last source row: both taps read row k
+      top += ty.w1 * gr;
+    } else {
+      bot += ty.w1 * gr;
     }
-    if (partial == nullptr) continue;  // uniform across the block
-    s_top[threadIdx.x] = top;
-    s_bot[threadIdx.x] = bot;
-    __syncthreads();
-    // Source columns touched by this chunk; each is summed by one thread, so the global
-    // partial sums need no atomics (the barrier below orders chunk after chunk).
-    const int64_t c_end = c0 + kThreads < g.W ? c0 + kThreads : g.W;
-    const int64_t j_lo = align_corners_tap(c0, g.w, scale_x).i0;
-    const int64_t j_hi = align_corners_tap(c_end - 1, g.w, scale_x).i1;
-    for (int64_t j = j_lo + threadIdx.x; j <= j_hi; j += kThreads) {
-      const int64_t f_lo = first_output_reading(j - 1, g.w, g.W, scale_x);
-      const int64_t f_hi = first_output_reading(j + 1, g.w, g.W, scale_x);
-      const int64_t x_lo = f_lo > c0 ? f_lo : c0;
-      const int64_t x_hi = f_hi < c_end ? f_hi : c_end;
-      acc_t sum_top = 0, sum_bot = 0;
-      for (int64_t Xs = x_lo; Xs < x_hi; ++Xs) {
-        const Tap<acc_t> t = align_corners_tap(Xs, g.w, scale_x);
-        const acc_t wgt = (t.i0 == j ? t.w0 : acc_t(0)) + (t.i1 == j ? t.w1 : acc_t(0));
-        sum_top += wgt * s_top[Xs - c0];
-        sum_bot += wgt * s_bot[Xs - c0];
-      }
-      partial[(band * 2) * g.w + j] += sum_top;
-      partial[(band * 2 + 1) * g.w + j] += sum_bot;
-    }
-    __syncthreads();
+  }
+  if (col != nullptr) {
+    col[(band * 2) * g.W + X] = top;
+    col[(band * 2 + 1) * g.W + X] = bot;
   }
 }
 
-// gr[plane, k, j] = partial[plane, k, 0, j] + partial[plane, k - 1, 1, j]
+// Second kernel: one thread per element (plane, k, j) of r's gradient gathers the columns X
+// that read source column j, from band k's first slot and band k-1's second:
+// gr[plane, k, j] = sum_X w_j(X) * (col[band][0][X] + col[band - 1][1][X]).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    combine_partial_kernel(const at::opmath_type<T>* __restrict__ partial, T* __restrict__ gr,
-                           int64_t h, int64_t w, int64_t total) {
+    gather_columns_kernel(const at::opmath_type<T>* __restrict__ col, T* __restrict__ gr,
+                          Geometry g, int64_t total) {
+  using acc_t = at::opmath_type<T>;
+  const acc_t scale_x = align_corners_scale<acc_t>(g.w, g.W);
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
-    const int64_t band = i / w, j = i - band * w;
-    auto value = partial[band * 2 * w + j];
-    if (band % h > 0) value += partial[(band * 2 - 1) * w + j];
-    gr[i] = static_cast<T>(value);
+    const int64_t band = i / g.w, j = i - band * g.w;
+    const acc_t* here = col + band * 2 * g.W;
+    const acc_t* above = band % g.h > 0 ? col + (band * 2 - 1) * g.W : nullptr;
+    // Columns whose first source column is j - 1 or j: [first(j - 1), first(j + 1)).
+    const int64_t x_begin = first_output_reading(j - 1, g.w, g.W, scale_x);
+    const int64_t x_end = first_output_reading(j + 1, g.w, g.W, scale_x);
+    acc_t sum = 0;
+    for (int64_t X = x_begin; X < x_end; ++X) {
+      const Tap<acc_t> t = align_corners_tap(X, g.w, scale_x);
+      const acc_t weight = (t.i0 == j ? t.w0 : acc_t(0)) + (t.i1 == j ? t.w1 : acc_t(0));
+      sum += weight * (here[X] + (above != nullptr ? above[X] : acc_t(0)));
+    }
+    gr[i] = static_cast<T>(sum);
   }
 }
 
-Geometry geometry_of(const at::Tensor& x, const at::Tensor& r) {
+// The row layout of the kernels; without upsampling the elementwise kernels see one flat row,
+// so small images still fill whole blocks and 16-byte accesses need only numel % VEC == 0.
+Geometry geometry_of(const at::Tensor& x, const at::Tensor& r, bool upsample) {
+  if (!upsample) return {1, 1, x.numel(), 1, x.numel()};
   return {x.size(0) * x.size(1) * x.size(2), x.size(2), x.size(3), r.size(2), r.size(3)};
 }
 
@@ -245,8 +234,8 @@ at::Tensor curve_iter_cuda(const at::Tensor& x_in, const at::Tensor& r_in, int64
   const at::Tensor r = r_in.contiguous();
   at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
   if (y.numel() == 0) return y;
-  const Geometry g = geometry_of(x, r);
-  const bool upsample = g.h != g.H || g.w != g.W;
+  const bool upsample = r.size(2) != x.size(2) || r.size(3) != x.size(3);
+  const Geometry g = geometry_of(x, r, upsample);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_cuda", [&] {
@@ -278,8 +267,8 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cuda(const at::Tensor& gr
     if (need_r) gr.zero_();
     return {gx, gr};
   }
-  const Geometry g = geometry_of(x, r);
-  const bool upsample = g.h != g.H || g.w != g.W;
+  const bool upsample = r.size(2) != x.size(2) || r.size(3) != x.size(3);
+  const Geometry g = geometry_of(x, r, upsample);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_backward_cuda", [&] {
@@ -305,15 +294,17 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cuda(const at::Tensor& gr
     const int64_t planes = x.size(0) * x.size(1);
     TORCH_CHECK(planes * g.h <= std::numeric_limits<int32_t>::max(),
                 "curve_iter_backward: N * C * h = ", planes * g.h, " exceeds the CUDA grid limit");
-    at::Tensor partial;
-    if (need_r) partial = at::zeros({planes * g.h * 2 * g.w}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    acc_t* pp = need_r ? partial.mutable_data_ptr<acc_t>() : nullptr;
-    curve_backward_band_kernel<T><<<static_cast<unsigned>(planes * g.h), kThreads, 0, stream>>>(gp, xp, rp, gxp, pp, g, iterations);
+    at::Tensor col;  // (planes * h, 2, W) column sums, float accumulation
+    if (need_r) col = at::empty({planes * g.h * 2 * g.W}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+    acc_t* cp = need_r ? col.mutable_data_ptr<acc_t>() : nullptr;
+    const dim3 band_grid(static_cast<unsigned>(planes * g.h),
+                         static_cast<unsigned>((g.W + kThreads - 1) / kThreads));
+    curve_backward_band_kernel<T><<<band_grid, kThreads, 0, stream>>>(gp, xp, rp, gxp, cp, g, iterations);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     if (!need_r) return;
     const int64_t total = planes * g.h * g.w;
     const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65536);
-    combine_partial_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(pp, grp, g.h, g.w, total);
+    gather_columns_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(cp, grp, g, total);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {gx, gr};
