@@ -32,8 +32,9 @@ def assert_close(actual, expected, dtype):
     torch.testing.assert_close(actual, expected.to(actual.dtype), rtol=rtol, atol=atol)
 
 
+# 13 = a full pass of 8 register-resident steps plus a pass of 5 in the CPU kernels.
 @pytest.mark.parametrize("x_shape,r_hw", SHAPES)
-@pytest.mark.parametrize("iterations", [1, 8])
+@pytest.mark.parametrize("iterations", [1, 8, 13])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_forward_matches_reference(device, x_shape, r_hw, iterations, dtype):
     x, r = random_inputs(x_shape, r_hw, dtype, device)
@@ -41,7 +42,7 @@ def test_forward_matches_reference(device, x_shape, r_hw, iterations, dtype):
 
 
 @pytest.mark.parametrize("x_shape,r_hw", SHAPES)
-@pytest.mark.parametrize("iterations", [1, 8])
+@pytest.mark.parametrize("iterations", [1, 8, 13])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gradients_match_reference(device, x_shape, r_hw, iterations, dtype):
     x, r = random_inputs(x_shape, r_hw, dtype, device)
@@ -52,10 +53,12 @@ def test_gradients_match_reference(device, x_shape, r_hw, iterations, dtype):
         fn(xa, ra, iterations).backward(grad)
         results.append((xa.grad, ra.grad))
     (gx, gr), (gx_ref, gr_ref) = results
-    assert_close(gx, gx_ref, dtype)
+    # The derivatives are products of one factor per step, rounded step by step in a different
+    # order than autograd's: the float32 error grows with the steps (2e-5 seen at 13 steps).
+    rtol, atol = (tol * max(1.0, iterations / 4) for tol in TOLERANCES[dtype])
+    torch.testing.assert_close(gx, gx_ref, rtol=rtol, atol=atol)
     # r's gradient sums up to (2 * factor)^2 terms per element: scale the tolerance with it.
     terms = (x_shape[2] // r_hw[0] + 1) * (x_shape[3] // r_hw[1] + 1)
-    rtol, atol = TOLERANCES[dtype]
     torch.testing.assert_close(gr, gr_ref, rtol=rtol * terms, atol=atol * terms)
 
 
@@ -181,3 +184,17 @@ def test_half_precision_on_cpu_is_refused():
     x = torch.rand(1, 3, 4, 4).half()
     with pytest.raises(RuntimeError, match="float16 and bfloat16 run on CUDA only"):
         ops.curve_iter(x, x)
+
+
+def test_meta_tensors_give_shapes():
+    x = torch.empty(2, 3, 40, 50, device="meta")
+    r = torch.empty(2, 3, 4, 5, device="meta")
+    assert ops.curve_iter(x, r).shape == (2, 3, 40, 50)
+
+
+def test_missing_kernels_raise_instead_of_falling_back(monkeypatch):
+    from sgz_fast import _extension
+    monkeypatch.setitem(_extension.KERNELS, "cpu", False)
+    x, r = random_inputs((1, 3, 8, 8), (2, 2), torch.float32, "cpu")
+    with pytest.raises(RuntimeError, match="built without CPU kernels.*reference.curve_iter"):
+        ops.curve_iter(x, r)
