@@ -41,16 +41,12 @@ __device__ __forceinline__ Pack<T, VEC> load_pack(const T* p) {
   return *reinterpret_cast<const Pack<T, VEC>*>(p);
 }
 
-// A whole-pack store: assigning a Pack would copy element by element (seen in the PTX as
-// scalar stores), so 16-byte packs go out as one uint4.
+// A whole-pack store. Assigning the Pack, or a union with uint4, compiles to scalar stores
+// (seen in the PTX); an explicit uint4 store through __stwb gives one st.global.v4.
 template <typename T, int VEC>
 __device__ __forceinline__ void store_pack(T* p, const Pack<T, VEC>& pack) {
   if constexpr (sizeof(Pack<T, VEC>) == sizeof(uint4)) {
-    union {
-      Pack<T, VEC> pack;
-      uint4 raw;
-    } bits{pack};
-    *reinterpret_cast<uint4*>(p) = bits.raw;
+    __stwb(reinterpret_cast<uint4*>(p), *reinterpret_cast<const uint4*>(&pack));
   } else {
     *reinterpret_cast<Pack<T, VEC>*>(p) = pack;
   }
@@ -297,6 +293,8 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cuda(const at::Tensor& gr
     at::Tensor col;  // (planes * h, 2, W) column sums, float accumulation
     if (need_r) col = at::empty({planes * g.h * 2 * g.W}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     acc_t* cp = need_r ? col.mutable_data_ptr<acc_t>() : nullptr;
+    TORCH_CHECK((g.W + kThreads - 1) / kThreads <= kMaxGridY,
+                "curve_iter_backward: width ", g.W, " exceeds the CUDA grid limit");
     const dim3 band_grid(static_cast<unsigned>(planes * g.h),
                          static_cast<unsigned>((g.W + kThreads - 1) / kThreads));
     curve_backward_band_kernel<T><<<band_grid, kThreads, 0, stream>>>(gp, xp, rp, gxp, cp, g, iterations);
