@@ -25,6 +25,9 @@ step() {  # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, notes the outc
   "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   echo "- $name: exit $rc, $((SECONDS - start)) s" >> "$report"
+  if [ $rc -ne 0 ]; then
+    { echo '```'; tail -n 20 "$OUT/$name.log"; echo '```'; } >> "$report"
+  fi
   return $rc
 }
 
