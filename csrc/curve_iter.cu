@@ -12,9 +12,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -56,7 +56,7 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 // Geometry and the enhancement factor of one element of the row layout.
 struct Geometry {
-  int64_t rows, H, W, h, w;  // rows = N * C * H
+  int64_t rows, H, W, h, w;  // rows = N * C * H, or 1 for the flat layout (r at x's size)
 };
 
 template <typename T, int VEC, bool UPSAMPLE>
@@ -65,7 +65,8 @@ __device__ __forceinline__ void factors_of(const T* __restrict__ r, const Geomet
   using acc_t = at::opmath_type<T>;
   if constexpr (UPSAMPLE) {
     const int64_t plane = row / g.H;
-    const Tap<acc_t> ty = align_corners_tap(row - plane * g.H, g.h, align_corners_scale<acc_t>(g.h, g.H));
+    const Tap<acc_t> ty =
+        align_corners_tap(row - plane * g.H, g.h, align_corners_scale<acc_t>(g.h, g.H));
     const acc_t scale_x = align_corners_scale<acc_t>(g.w, g.W);
     const T* row0 = r + (plane * g.h + ty.i0) * g.w;
     const T* row1 = r + (plane * g.h + ty.i1) * g.w;
@@ -118,7 +119,8 @@ __global__ void __launch_bounds__(kThreads)
     Pack<T, VEC> gxv, grv;
 #pragma unroll
     for (int v = 0; v < VEC; ++v) {
-      const CurveGrad<acc_t> d = curve_grad(static_cast<acc_t>(xv.v[v]), static_cast<acc_t>(rv.v[v]), iterations);
+      const CurveGrad<acc_t> d =
+          curve_grad(static_cast<acc_t>(xv.v[v]), static_cast<acc_t>(rv.v[v]), iterations);
       const acc_t gval = static_cast<acc_t>(gv.v[v]);
       gxv.v[v] = static_cast<T>(gval * d.dy_dx);
       grv.v[v] = static_cast<T>(gval * d.dy_dr);
@@ -216,9 +218,11 @@ void launch_forward(const T* x, const T* r, T* y, const Geometry& g, int64_t ite
   constexpr int V = 16 / sizeof(T);
   const bool vec_ok = g.W % V == 0 && aligned16(x) && aligned16(y) && (UPSAMPLE || aligned16(r));
   if (vec_ok) {
-    curve_forward_kernel<T, V, UPSAMPLE><<<row_grid(g, V), kThreads, 0, stream>>>(x, r, y, g, iterations);
+    curve_forward_kernel<T, V, UPSAMPLE>
+        <<<row_grid(g, V), kThreads, 0, stream>>>(x, r, y, g, iterations);
   } else {
-    curve_forward_kernel<T, 1, UPSAMPLE><<<row_grid(g, 1), kThreads, 0, stream>>>(x, r, y, g, iterations);
+    curve_forward_kernel<T, 1, UPSAMPLE>
+        <<<row_grid(g, 1), kThreads, 0, stream>>>(x, r, y, g, iterations);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -234,16 +238,17 @@ at::Tensor curve_iter_cuda(const at::Tensor& x_in, const at::Tensor& r_in, int64
   const Geometry g = geometry_of(x, r, upsample);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_cuda", [&] {
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* rp = r.const_data_ptr<scalar_t>();
-    scalar_t* yp = y.mutable_data_ptr<scalar_t>();
-    if (upsample) {
-      launch_forward<scalar_t, true>(xp, rp, yp, g, iterations, stream);
-    } else {
-      launch_forward<scalar_t, false>(xp, rp, yp, g, iterations, stream);
-    }
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_cuda", [&] {
+        const scalar_t* xp = x.const_data_ptr<scalar_t>();
+        const scalar_t* rp = r.const_data_ptr<scalar_t>();
+        scalar_t* yp = y.mutable_data_ptr<scalar_t>();
+        if (upsample) {
+          launch_forward<scalar_t, true>(xp, rp, yp, g, iterations, stream);
+        } else {
+          launch_forward<scalar_t, false>(xp, rp, yp, g, iterations, stream);
+        }
+      });
   return y;
 }
 
@@ -267,44 +272,53 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cuda(const at::Tensor& gr
   const Geometry g = geometry_of(x, r, upsample);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_backward_cuda", [&] {
-    using T = scalar_t;
-    using acc_t = at::opmath_type<T>;
-    const T* gp = grad.const_data_ptr<T>();
-    const T* xp = x.const_data_ptr<T>();
-    const T* rp = r.const_data_ptr<T>();
-    T* gxp = need_x ? gx.mutable_data_ptr<T>() : nullptr;
-    T* grp = need_r ? gr.mutable_data_ptr<T>() : nullptr;
-    if (!upsample) {
-      constexpr int V = 16 / sizeof(T);
-      const bool vec_ok = g.W % V == 0 && aligned16(gp) && aligned16(xp) && aligned16(rp) &&
-                          (gxp == nullptr || aligned16(gxp)) && (grp == nullptr || aligned16(grp));
-      if (vec_ok) {
-        curve_backward_kernel<T, V><<<row_grid(g, V), kThreads, 0, stream>>>(gp, xp, rp, gxp, grp, g, iterations);
-      } else {
-        curve_backward_kernel<T, 1><<<row_grid(g, 1), kThreads, 0, stream>>>(gp, xp, rp, gxp, grp, g, iterations);
-      }
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-    const int64_t planes = x.size(0) * x.size(1);
-    TORCH_CHECK(planes * g.h <= std::numeric_limits<int32_t>::max(),
-                "curve_iter_backward: N * C * h = ", planes * g.h, " exceeds the CUDA grid limit");
-    at::Tensor col;  // (planes * h, 2, W) column sums, float accumulation
-    if (need_r) col = at::empty({planes * g.h * 2 * g.W}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    acc_t* cp = need_r ? col.mutable_data_ptr<acc_t>() : nullptr;
-    TORCH_CHECK((g.W + kThreads - 1) / kThreads <= kMaxGridY,
-                "curve_iter_backward: width ", g.W, " exceeds the CUDA grid limit");
-    const dim3 band_grid(static_cast<unsigned>(planes * g.h),
-                         static_cast<unsigned>((g.W + kThreads - 1) / kThreads));
-    curve_backward_band_kernel<T><<<band_grid, kThreads, 0, stream>>>(gp, xp, rp, gxp, cp, g, iterations);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    if (!need_r) return;
-    const int64_t total = planes * g.h * g.w;
-    const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65536);
-    gather_columns_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(cp, grp, g, total);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "curve_iter_backward_cuda", [&] {
+        using T = scalar_t;
+        using acc_t = at::opmath_type<T>;
+        const T* gp = grad.const_data_ptr<T>();
+        const T* xp = x.const_data_ptr<T>();
+        const T* rp = r.const_data_ptr<T>();
+        T* gxp = need_x ? gx.mutable_data_ptr<T>() : nullptr;
+        T* grp = need_r ? gr.mutable_data_ptr<T>() : nullptr;
+        if (!upsample) {
+          constexpr int V = 16 / sizeof(T);
+          const bool vec_ok = g.W % V == 0 && aligned16(gp) && aligned16(xp) && aligned16(rp) &&
+                              (gxp == nullptr || aligned16(gxp)) &&
+                              (grp == nullptr || aligned16(grp));
+          if (vec_ok) {
+            curve_backward_kernel<T, V>
+                <<<row_grid(g, V), kThreads, 0, stream>>>(gp, xp, rp, gxp, grp, g, iterations);
+          } else {
+            curve_backward_kernel<T, 1>
+                <<<row_grid(g, 1), kThreads, 0, stream>>>(gp, xp, rp, gxp, grp, g, iterations);
+          }
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          return;
+        }
+        const int64_t planes = x.size(0) * x.size(1);
+        TORCH_CHECK(planes * g.h <= std::numeric_limits<int32_t>::max(),
+                    "curve_iter_backward: N * C * h = ", planes * g.h,
+                    " exceeds the CUDA grid limit");
+        at::Tensor col;  // (planes * h, 2, W) column sums, float accumulation
+        if (need_r)
+          col = at::empty({planes * g.h * 2 * g.W},
+                          x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+        acc_t* cp = need_r ? col.mutable_data_ptr<acc_t>() : nullptr;
+        TORCH_CHECK((g.W + kThreads - 1) / kThreads <= kMaxGridY, "curve_iter_backward: width ",
+                    g.W, " exceeds the CUDA grid limit");
+        const dim3 band_grid(static_cast<unsigned>(planes * g.h),
+                             static_cast<unsigned>((g.W + kThreads - 1) / kThreads));
+        curve_backward_band_kernel<T>
+            <<<band_grid, kThreads, 0, stream>>>(gp, xp, rp, gxp, cp, g, iterations);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        if (!need_r) return;
+        const int64_t total = planes * g.h * g.w;
+        const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65536);
+        gather_columns_kernel<T>
+            <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(cp, grp, g, total);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
   return {gx, gr};
 }
 

@@ -14,8 +14,8 @@ inline void check_curve_args(const at::Tensor& x, const at::Tensor& r, int64_t i
   TORCH_CHECK(r.size(0) == x.size(0) && r.size(1) == x.size(1),
               "curve_iter: r must have x's batch and channel sizes: expected (", x.size(0), ", ",
               x.size(1), ", h, w), got ", r.sizes());
-  TORCH_CHECK(r.size(2) <= x.size(2) && r.size(3) <= x.size(3), "curve_iter: r (", r.size(2),
-              "x", r.size(3), ") must not be larger than x (", x.size(2), "x", x.size(3),
+  TORCH_CHECK(r.size(2) <= x.size(2) && r.size(3) <= x.size(3), "curve_iter: r (", r.size(2), "x",
+              r.size(3), ") must not be larger than x (", x.size(2), "x", x.size(3),
               "): r is upsampled to x's size");
   TORCH_CHECK(x.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
               "curve_iter: r must have at least one pixel per plane; got shape ", r.sizes());

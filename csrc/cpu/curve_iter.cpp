@@ -3,8 +3,9 @@
 // Work goes in blocks of kBlock elements that stay in L1. Curve steps run in passes of up to
 // kPass steps with a compile-time count, so the steps unroll, the values stay in vector
 // registers and the element loop vectorizes (one clone per x86-64 level, multiversion.h).
-// When r is smaller than x it is upsampled one output row at a time into a row buffer
-// (rows first, then columns): the full-resolution r never exists.
+// When r is smaller than x, each source row is upsampled along columns once and cached, and
+// each output row of factors is lerped from two cached rows inside the curve pass: the
+// full-resolution r never exists.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -220,12 +221,13 @@ SGZ_ALWAYS_INLINE void forward_rows_impl(const T* x, T* y, RowUpsampler<T>& up, 
 }
 
 // Backward over the output rows of one band (see curve_backward_upsampled): writes x's
-// gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for source rows k and k+1.
+// gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for
+// source rows k (col_top) and k + 1 (col_bot).
 template <typename T>
 SGZ_ALWAYS_INLINE void backward_band_impl(const T* x, const T* g, T* gx, T* col_top, T* col_bot,
                                           T* gr_row, RowUpsampler<T>& up, const Geometry& geo,
-                                          int64_t plane, int64_t k, int64_t y_begin,
-                                          int64_t y_end, int64_t iterations) {
+                                          int64_t plane, int64_t k, int64_t y_begin, int64_t y_end,
+                                          int64_t iterations) {
   const int64_t W = geo.W;
   const bool need_r = col_top != nullptr;
   if (need_r) {
@@ -248,22 +250,21 @@ SGZ_ALWAYS_INLINE void backward_band_impl(const T* x, const T* g, T* gx, T* col_
 
 // ---- Multiversioned entry points (float and double) ---------------------------------------
 
-#define SGZ_CPU_ENTRY_POINTS(T)                                                                 \
-  SGZ_MULTIVERSION void forward_span(const T* x, const T* r, T* y, int64_t n, int64_t it) {    \
-    forward_span_impl(x, Factors<T>{r}, y, n, it);                                                       \
-  }                                                                                             \
-  SGZ_MULTIVERSION void backward_span(const T* x, const T* r, const T* g, T* gx, T* gr,        \
-                                      int64_t n, int64_t it) {                                  \
-    backward_span_impl(x, Factors<T>{r}, g, gx, gr, n, it);                                           \
-  }                                                                                             \
-  SGZ_MULTIVERSION void forward_rows(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g, \
-                                     int64_t begin, int64_t end, int64_t it) {                  \
-    forward_rows_impl(x, y, up, g, begin, end, it);                                             \
-  }                                                                                             \
-  SGZ_MULTIVERSION void backward_band(const T* x, const T* g, T* gx, T* col_top, T* col_bot,   \
-                                      T* gr_row, RowUpsampler<T>& up, const Geometry& geo,      \
-                                      int64_t plane, int64_t k, int64_t y_begin, int64_t y_end, \
-                                      int64_t it) {                                             \
+#define SGZ_CPU_ENTRY_POINTS(T)                                                                    \
+  SGZ_MULTIVERSION void forward_span(const T* x, const T* r, T* y, int64_t n, int64_t it) {        \
+    forward_span_impl(x, Factors<T>{r}, y, n, it);                                                 \
+  }                                                                                                \
+  SGZ_MULTIVERSION void backward_span(const T* x, const T* r, const T* g, T* gx, T* gr, int64_t n, \
+                                      int64_t it) {                                                \
+    backward_span_impl(x, Factors<T>{r}, g, gx, gr, n, it);                                        \
+  }                                                                                                \
+  SGZ_MULTIVERSION void forward_rows(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g,     \
+                                     int64_t begin, int64_t end, int64_t it) {                     \
+    forward_rows_impl(x, y, up, g, begin, end, it);                                                \
+  }                                                                                                \
+  SGZ_MULTIVERSION void backward_band(                                                             \
+      const T* x, const T* g, T* gx, T* col_top, T* col_bot, T* gr_row, RowUpsampler<T>& up,       \
+      const Geometry& geo, int64_t plane, int64_t k, int64_t y_begin, int64_t y_end, int64_t it) { \
     backward_band_impl(x, g, gx, col_top, col_bot, gr_row, up, geo, plane, k, y_begin, y_end, it); \
   }
 SGZ_CPU_ENTRY_POINTS(float)

@@ -4,7 +4,8 @@
 // -march=native. Elsewhere the plain build is used.
 // The loop bodies they call are SGZ_ALWAYS_INLINE, so each clone compiles them for its level.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SGZ_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SGZ_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SGZ_MULTIVERSION
 #endif
