@@ -37,3 +37,21 @@ def test_demo_reports_unreadable_files_and_fails(tmp_path, capsys):
     assert demo.main([str(inputs), "-o", str(tmp_path / "out")]) == 1
     assert "broken.png: cannot read it as an image" in capsys.readouterr().err
     assert (tmp_path / "out" / "good.png").is_file()
+
+
+def test_demo_reads_photos_as_people_have_them(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    dark = np.asarray(Image.open(demo.SAMPLES / "chelsea.png").convert("RGB"))  # 451 x 300
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(dark).save(inputs / "phone.jpg", exif=exif, quality=95)
+    grey16 = (dark.mean(axis=2) * 257).astype(np.uint16)  # 16-bit greyscale
+    Image.fromarray(grey16).save(inputs / "scan16.png")
+    out = tmp_path / "out"
+    assert demo.main([str(inputs), "-o", str(out)]) == 0
+    phone = np.asarray(Image.open(out / "phone.png"))
+    assert phone.shape == (451, 300, 3)  # shown upright, as a photo viewer shows it
+    scan = np.asarray(Image.open(out / "scan16.png"), dtype=np.float64)
+    assert scan.shape == (300, 451, 3)
+    assert dark.mean() + 20 < scan.mean() < 200  # brightened, not clipped to white
