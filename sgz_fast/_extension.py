@@ -31,9 +31,13 @@ def missing_kernels_message(op, device):
         return (f"sgz_fast.ops.{op}: the compiled extension sgz_fast._C is not available "
                 f"({LOAD_ERROR}). Build it with `pip install --no-build-isolation -e .`, or use "
                 f"sgz_fast.reference.{op}, which needs no build.")
-    if not KERNELS.get(device.type, False):
-        why = f" ({BUILD_CONFIG.cuda_reason})" if BUILD_CONFIG and device.type == "cuda" else ""
-        return (f"sgz_fast.ops.{op}: sgz_fast was built without {device.type.upper()} kernels"
-                f"{why}. Rebuild on a machine with the CUDA toolkit, or use "
+    if KERNELS.get(device.type, False):
+        return None
+    if device.type == "cuda":
+        why = f" ({BUILD_CONFIG.cuda_reason})" if BUILD_CONFIG else ""
+        return (f"sgz_fast.ops.{op}: sgz_fast was built without CUDA kernels{why}. Rebuild "
+                f"where the CUDA toolkit is installed (README, Building), or use "
                 f"sgz_fast.reference.{op}.")
-    return None
+    return (f"sgz_fast.ops.{op}: sgz_fast was built without {device.type.upper()} kernels; "
+            f"its kernels run on {' and '.join(k.upper() for k, v in KERNELS.items() if v)}. "
+            f"sgz_fast.reference.{op} runs anywhere PyTorch does.")
