@@ -85,10 +85,14 @@ if toolkit is not None:
     os.environ["TORCH_CUDA_ARCH_LIST"] = archs
 from torch.utils import cpp_extension  # noqa: E402
 
-sources = ["csrc/ops.cpp", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob("*.cpp"))]
+def sources_in(folder, pattern):
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / folder).glob(pattern))
+
+
+sources = ["csrc/ops.cpp", *sources_in("csrc/cpu", "*.cpp")]
 cxx_flags = ["-O3", "-fopenmp"]  # OpenMP: at::parallel_for is inlined into our code
 if toolkit is not None:
-    sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cu"))
+    sources += sources_in("csrc", "*.cu")
     extension = cpp_extension.CUDAExtension(
         "sgz_fast._C", sources,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
