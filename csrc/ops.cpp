@@ -11,6 +11,16 @@ TORCH_LIBRARY(sgz_fast, m) {
   m.def(
       "curve_iter_backward(Tensor grad, Tensor x, Tensor r, int iterations, bool need_x, "
       "bool need_r) -> (Tensor, Tensor)");
+  // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
+  // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
+  m.def(
+      "dsconv(Tensor[] inputs, Tensor dw_weight, Tensor? dw_bias, Tensor pw_weight, "
+      "Tensor? pw_bias, str activation='relu') -> Tensor");
+  // Gradients for every input, dw_weight, dw_bias (empty when None), pw_weight, pw_bias.
+  m.def(
+      "dsconv_backward(Tensor grad, Tensor output, Tensor[] inputs, Tensor dw_weight, "
+      "Tensor? dw_bias, Tensor pw_weight, str activation) -> (Tensor[], Tensor, Tensor, Tensor, "
+      "Tensor)");
 }
 
 // An empty module: `import sgz_fast._C` loads this library, whose static registrations above

@@ -17,6 +17,7 @@ def build_info():
 
     Returns a dict: ``extension_loaded`` (bool) and ``extension_error`` (str or None);
     ``cpu_kernels`` and ``cuda_compiled`` (bool: CPU / CUDA kernels are in the binary);
+    ``ops`` (each fused op and the devices it has kernels for);
     ``cuda_available`` (bool: a GPU is usable now); ``cuda_arch_list`` (list of the archs the
     CUDA code was built for); ``cuda_reason`` (why CUDA was or was not built); ``torch_version``
     and ``torch_cuda_version`` (the running torch); ``built_with_torch``.
@@ -26,8 +27,10 @@ def build_info():
     return {
         "extension_loaded": _extension.LOADED,
         "extension_error": None if _extension.LOADED else str(_extension.LOAD_ERROR),
-        "cpu_kernels": _extension.KERNELS["cpu"],
-        "cuda_compiled": _extension.KERNELS["cuda"],
+        "cpu_kernels": _extension.KERNELS["curve_iter"].get("cpu", False),
+        "cuda_compiled": _extension.KERNELS["curve_iter"].get("cuda", False),
+        "ops": {op: sorted(d for d, present in devices.items() if present)
+                for op, devices in _extension.KERNELS.items()},
         "cuda_available": torch.cuda.is_available(),
         "cuda_arch_list": [a for a in archs.replace(" ", ";").split(";") if a],
         "cuda_reason": config.cuda_reason if config else None,

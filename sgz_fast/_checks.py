@@ -28,3 +28,64 @@ def check_curve_args(x, r, iterations):
                          f"r is on {r.device}")
     if not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"curve_iter: iterations must be an int >= 0; got {iterations!r}")
+
+
+ACTIVATIONS = ("none", "relu", "tanh")
+
+
+def as_input_list(inputs):
+    """dsconv's inputs as a list: one tensor, or a sequence whose channels concatenate."""
+    if isinstance(inputs, torch.Tensor):
+        return [inputs]
+    inputs = list(inputs)
+    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise TypeError("dsconv: inputs must be a tensor or a non-empty sequence of tensors")
+    return inputs
+
+
+def check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation):
+    """Checks dsconv's arguments; returns the total input channel count."""
+    first = inputs[0]
+    for i, t in enumerate(inputs):
+        if t.dim() != 4:
+            raise ValueError(f"dsconv: inputs[{i}] must be a 4-D tensor (N, C, H, W); got "
+                             f"{t.dim()}-D with shape {list(t.shape)}")
+        if not t.dtype.is_floating_point:
+            raise TypeError(f"dsconv: inputs[{i}] must be a floating-point tensor; got {t.dtype}")
+        if t.dtype != first.dtype or t.device != first.device:
+            raise ValueError(f"dsconv: inputs[{i}] is {t.dtype} on {t.device}; inputs[0] is "
+                             f"{first.dtype} on {first.device}")
+        if (t.shape[0], t.shape[2], t.shape[3]) != (first.shape[0], first.shape[2], first.shape[3]):
+            raise ValueError(f"dsconv: inputs[{i}] has shape {list(t.shape)}; all inputs need the "
+                             f"batch and spatial sizes of inputs[0], {list(first.shape)}")
+    cin = sum(t.shape[1] for t in inputs)
+    if dw_weight.dim() != 4 or dw_weight.shape[1] != 1:
+        raise ValueError(f"dsconv: dw_weight must have shape (Cin, 1, 3, 3); got "
+                         f"{list(dw_weight.shape)}")
+    if tuple(dw_weight.shape[2:]) != (3, 3):
+        raise ValueError(f"dsconv: the depthwise kernel must be 3x3; got "
+                         f"{dw_weight.shape[2]}x{dw_weight.shape[3]}")
+    if dw_weight.shape[0] != cin:
+        raise ValueError(f"dsconv: the inputs have {cin} channels in all but dw_weight has "
+                         f"{dw_weight.shape[0]}")
+    if pw_weight.dim() != 4 or tuple(pw_weight.shape[2:]) != (1, 1):
+        raise ValueError(f"dsconv: pw_weight must have shape (Cout, Cin, 1, 1); got "
+                         f"{list(pw_weight.shape)}")
+    if pw_weight.shape[1] != cin:
+        raise ValueError(f"dsconv: the inputs have {cin} channels in all but pw_weight has "
+                         f"{pw_weight.shape[1]} input channels")
+    params = {"dw_weight": dw_weight, "pw_weight": pw_weight}
+    for name, bias, size in (("dw_bias", dw_bias, cin), ("pw_bias", pw_bias, pw_weight.shape[0])):
+        if bias is None:
+            continue
+        if bias.dim() != 1 or bias.shape[0] != size:
+            raise ValueError(f"dsconv: {name} must have shape ({size},); got {list(bias.shape)}")
+        params[name] = bias
+    for name, p in params.items():
+        if p.dtype != first.dtype or p.device != first.device:
+            raise ValueError(f"dsconv: {name} is {p.dtype} on {p.device}; the inputs are "
+                             f"{first.dtype} on {first.device}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"dsconv: activation must be 'none', 'relu' or 'tanh'; got "
+                         f"{activation!r}")
+    return cin

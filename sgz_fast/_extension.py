@@ -15,14 +15,18 @@ except ImportError:
 LOADED = LOAD_ERROR is None
 
 
-def _kernels_for(dispatch_key):
+OPS = ("curve_iter", "dsconv")
+
+
+def _devices_with_kernels(op):
     if not LOADED:
-        return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key("sgz_fast::curve_iter", dispatch_key)
+        return {}
+    return {device: torch._C._dispatch_has_kernel_for_dispatch_key(f"sgz_fast::{op}", key)
+            for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))}
 
 
 # Read once at import: looking them up inside a compiled function would break the graph.
-KERNELS = {"cpu": _kernels_for("CPU"), "cuda": _kernels_for("CUDA")}
+KERNELS = {op: _devices_with_kernels(op) for op in OPS}
 
 
 def missing_kernels_message(op, device):
@@ -31,13 +35,14 @@ def missing_kernels_message(op, device):
         return (f"sgz_fast.ops.{op}: the compiled extension sgz_fast._C is not available "
                 f"({LOAD_ERROR}). Build it with `pip install --no-build-isolation -e .`, or use "
                 f"sgz_fast.reference.{op}, which needs no build.")
-    if KERNELS.get(device.type, False):
+    kernels = KERNELS[op]
+    if kernels.get(device.type, False):
         return None
-    if device.type == "cuda":
+    if device.type == "cuda" and not any(KERNELS[other].get("cuda") for other in OPS):
         why = f" ({BUILD_CONFIG.cuda_reason})" if BUILD_CONFIG else ""
         return (f"sgz_fast.ops.{op}: sgz_fast was built without CUDA kernels{why}. Rebuild "
                 f"where the CUDA toolkit is installed (README, Building), or use "
                 f"sgz_fast.reference.{op}.")
-    return (f"sgz_fast.ops.{op}: sgz_fast was built without {device.type.upper()} kernels; "
-            f"its kernels run on {' and '.join(k.upper() for k, v in KERNELS.items() if v)}. "
+    devices = " and ".join(d.upper() for d, present in kernels.items() if present)
+    return (f"sgz_fast.ops.{op} has no {device.type.upper()} kernel (it runs on {devices}); "
             f"sgz_fast.reference.{op} runs anywhere PyTorch does.")

@@ -4,7 +4,7 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import check_curve_args
+from ._checks import as_input_list, check_curve_args, check_dsconv_args
 
 
 def _require(op, device):
@@ -67,3 +67,59 @@ if _extension.LOADED:
 
     torch.library.register_autograd("sgz_fast::curve_iter", _curve_iter_backward,
                                     setup_context=_curve_iter_setup_context)
+
+
+def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):
+    """Fused depthwise-separable conv; same contract as :func:`sgz_fast.reference.dsconv`.
+
+    The inputs' channels are read in place (never concatenated) and the depthwise result
+    stays in cache on its way to the pointwise product. The backward recomputes the depthwise
+    result instead of saving it (it keeps the inputs and the output).
+    """
+    inputs = as_input_list(inputs)
+    _require("dsconv", inputs[0].device)
+    return torch.ops.sgz_fast.dsconv.default(inputs, dw_weight, dw_bias, pw_weight, pw_bias,
+                                             activation)
+
+
+if _extension.LOADED:
+
+    @torch.library.register_fake("sgz_fast::dsconv")
+    def _dsconv_fake(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):
+        check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation)
+        n, _, h, w = inputs[0].shape
+        return inputs[0].new_empty((n, pw_weight.shape[0], h, w))
+
+    @torch.library.register_fake("sgz_fast::dsconv_backward")
+    def _dsconv_backward_fake(grad, output, inputs, dw_weight, dw_bias, pw_weight, activation):
+        check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, None, activation)
+        grad_db = torch.empty_like(dw_bias) if dw_bias is not None else dw_weight.new_empty(0)
+        return ([torch.empty_like(t, memory_format=torch.contiguous_format) for t in inputs],
+                torch.empty_like(dw_weight), grad_db, torch.empty_like(pw_weight),
+                pw_weight.new_empty(pw_weight.shape[0]))
+
+    def _dsconv_setup_context(ctx, inputs, output):
+        tensors, dw_weight, dw_bias, pw_weight, pw_bias, *rest = inputs
+        ctx.activation = rest[0] if rest else "relu"
+        ctx.num_inputs = len(tensors)
+        ctx.has_dw_bias = dw_bias is not None
+        biases = [dw_bias] if dw_bias is not None else []
+        ctx.save_for_backward(output, dw_weight, pw_weight, *biases, *tensors)
+
+    def _dsconv_backward(ctx, grad):
+        output, dw_weight, pw_weight, *rest = ctx.saved_tensors
+        dw_bias = rest[0] if ctx.has_dw_bias else None
+        tensors = rest[1:] if ctx.has_dw_bias else rest
+        grad_inputs, grad_dw, grad_db, grad_pw, grad_pb = (
+            torch.ops.sgz_fast.dsconv_backward.default(grad, output, list(tensors), dw_weight,
+                                                       dw_bias, pw_weight, ctx.activation))
+        need = ctx.needs_input_grad
+        return ([g if need[0] else None for g in grad_inputs] if need[0] else None,
+                grad_dw if need[1] else None,
+                grad_db if need[2] and ctx.has_dw_bias else None,
+                grad_pw if need[3] else None,
+                grad_pb if need[4] else None,
+                None)
+
+    torch.library.register_autograd("sgz_fast::dsconv", _dsconv_backward,
+                                    setup_context=_dsconv_setup_context)

@@ -1,8 +1,9 @@
 """The sgz_fast ops in plain PyTorch: always available, the oracle the fused kernels are
 tested against, and the fallback where the extension is not built."""
+import torch
 import torch.nn.functional as F
 
-from ._checks import check_curve_args
+from ._checks import as_input_list, check_curve_args, check_dsconv_args
 
 
 def curve_iter(x, r, iterations=8):
@@ -32,3 +33,28 @@ def curve_iter(x, r, iterations=8):
     for _ in range(iterations):
         x = x + r * (x * x - x)
     return x
+
+
+def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):
+    """Depthwise-separable conv as in SGZ's enhancement network (Zheng & Gupta, WACV 2022,
+    after MobileNet, Howard et al. 2017): a 3x3 depthwise conv (zero padding 1) then a 1x1
+    pointwise conv, each with an optional bias, then `activation` ('none', 'relu', 'tanh').
+
+    Args:
+        inputs: (N, Cin, H, W) tensor, or a sequence of (N, C_i, H, W) tensors whose channels
+            concatenate to Cin.
+        dw_weight: (Cin, 1, 3, 3); dw_bias: (Cin,) or None.
+        pw_weight: (Cout, Cin, 1, 1); pw_bias: (Cout,) or None.
+
+    Returns:
+        (N, Cout, H, W) tensor.
+    """
+    inputs = as_input_list(inputs)
+    cin = check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation)
+    x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
+    y = F.conv2d(F.conv2d(x, dw_weight, dw_bias, padding=1, groups=cin), pw_weight, pw_bias)
+    if activation == "relu":
+        return F.relu(y)
+    if activation == "tanh":
+        return torch.tanh(y)
+    return y

@@ -1,6 +1,14 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
+#include <c10/util/string_view.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dsconv.h"
 
 namespace sgz {
 
@@ -36,6 +44,78 @@ inline void check_curve_backward_args(const at::Tensor& grad, const at::Tensor& 
   TORCH_CHECK(grad.scalar_type() == x.scalar_type() && grad.device() == x.device(),
               "curve_iter_backward: grad must have x's dtype and device (", x.scalar_type(), " on ",
               x.device(), "); got ", grad.scalar_type(), " on ", grad.device());
+}
+
+}  // namespace sgz
+
+namespace sgz {
+
+// Argument checks of dsconv (and its backward); returns the total input channel count.
+// The Python mirror is check_dsconv_args in sgz_fast/_checks.py.
+inline int64_t check_dsconv_args(at::TensorList inputs, const at::Tensor& dw_weight,
+                                 const std::optional<at::Tensor>& dw_bias,
+                                 const at::Tensor& pw_weight,
+                                 const std::optional<at::Tensor>& pw_bias) {
+  TORCH_CHECK(!inputs.empty(), "dsconv: inputs must hold at least one tensor");
+  const at::Tensor& first = inputs[0];
+  int64_t cin = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& t = inputs[i];
+    TORCH_CHECK(t.dim() == 4, "dsconv: inputs[", i, "] must be a 4-D tensor (N, C, H, W); got ",
+                t.dim(), "-D with shape ", t.sizes());
+    TORCH_CHECK(at::isFloatingType(t.scalar_type()), "dsconv: inputs[", i,
+                "] must be a floating-point tensor; got ", t.scalar_type());
+    TORCH_CHECK(t.scalar_type() == first.scalar_type() && t.device() == first.device(),
+                "dsconv: inputs[", i, "] is ", t.scalar_type(), " on ", t.device(),
+                "; inputs[0] is ", first.scalar_type(), " on ", first.device());
+    TORCH_CHECK(
+        t.size(0) == first.size(0) && t.size(2) == first.size(2) && t.size(3) == first.size(3),
+        "dsconv: inputs[", i, "] has shape ", t.sizes(),
+        "; all inputs need the batch and spatial sizes of inputs[0], ", first.sizes());
+    cin += t.size(1);
+  }
+  TORCH_CHECK(dw_weight.dim() == 4 && dw_weight.size(1) == 1,
+              "dsconv: dw_weight must have shape (Cin, 1, 3, 3); got ", dw_weight.sizes());
+  TORCH_CHECK(dw_weight.size(2) == 3 && dw_weight.size(3) == 3,
+              "dsconv: the depthwise kernel must be 3x3; got ", dw_weight.size(2), "x",
+              dw_weight.size(3));
+  TORCH_CHECK(dw_weight.size(0) == cin, "dsconv: the inputs have ", cin,
+              " channels in all but dw_weight has ", dw_weight.size(0));
+  TORCH_CHECK(pw_weight.dim() == 4 && pw_weight.size(2) == 1 && pw_weight.size(3) == 1,
+              "dsconv: pw_weight must have shape (Cout, Cin, 1, 1); got ", pw_weight.sizes());
+  TORCH_CHECK(pw_weight.size(1) == cin, "dsconv: the inputs have ", cin,
+              " channels in all but pw_weight has ", pw_weight.size(1), " input channels");
+  std::vector<std::pair<const char*, const at::Tensor*>> params = {{"dw_weight", &dw_weight},
+                                                                   {"pw_weight", &pw_weight}};
+  if (dw_bias.has_value()) {
+    TORCH_CHECK(dw_bias->dim() == 1 && dw_bias->size(0) == cin, "dsconv: dw_bias must have shape (",
+                cin, ",); got ", dw_bias->sizes());
+    params.push_back({"dw_bias", &*dw_bias});
+  }
+  if (pw_bias.has_value()) {
+    TORCH_CHECK(pw_bias->dim() == 1 && pw_bias->size(0) == pw_weight.size(0),
+                "dsconv: pw_bias must have shape (", pw_weight.size(0), ",); got ",
+                pw_bias->sizes());
+    params.push_back({"pw_bias", &*pw_bias});
+  }
+  for (const auto& [name, p] : params) {
+    TORCH_CHECK(p->scalar_type() == first.scalar_type() && p->device() == first.device(),
+                "dsconv: ", name, " is ", p->scalar_type(), " on ", p->device(),
+                "; the inputs are ", first.scalar_type(), " on ", first.device());
+  }
+  return cin;
+}
+
+}  // namespace sgz
+
+namespace sgz {
+
+inline Activation parse_activation(c10::string_view name) {
+  if (name == "none") return Activation::kNone;
+  if (name == "relu") return Activation::kRelu;
+  if (name == "tanh") return Activation::kTanh;
+  TORCH_CHECK(false, "dsconv: activation must be 'none', 'relu' or 'tanh'; got '",
+              std::string(name), "'");
 }
 
 }  // namespace sgz

@@ -1,0 +1,87 @@
+"""dsconv: fused vs reference eager vs torch.compile(reference), side by side.
+
+    python benchmarks/bench_dsconv.py [--device cpu|cuda] [--dtype float32|float16|bfloat16]
+
+Batch 1, ReLU, the SGZ layer shapes 32->32 and two 32-channel inputs -> 32, at 256x256 and
+1920x1080. "forward+backward" gives gradients to the weights and the inputs, as in training.
+"""
+import argparse
+
+import torch
+
+from harness import time_fn, write_report
+from sgz_fast import ops, reference
+
+SIZES = [(256, 256), (1080, 1920)]
+LAYERS = [("32->32", (32,)), ("2x32->32", (32, 32))]
+
+
+def make_step(fn, inputs, weights, backward):
+    if not backward:
+        return lambda: fn(inputs, *weights, "relu")
+    inputs = [t.detach().requires_grad_() for t in inputs]
+    weights = [w.detach().requires_grad_() for w in weights]
+    grad = None
+
+    def step():
+        nonlocal grad
+        out = fn(inputs, *weights, "relu")
+        grad = torch.ones_like(out) if grad is None else grad
+        out.backward(grad)
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
+    args = parser.parse_args()
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    compiled = torch.compile(reference.dsconv, dynamic=False)
+    impls = {"eager": reference.dsconv, "compile": compiled, "fused": ops.dsconv}
+
+    rows, data = [], []
+    for h, w in SIZES:
+        for label, channels in LAYERS:
+            cin = sum(channels)
+            inputs = [torch.rand(1, c, h, w, device=device, dtype=dtype) for c in channels]
+            weights = [torch.randn(cin, 1, 3, 3, device=device, dtype=dtype) / 3,
+                       torch.randn(cin, device=device, dtype=dtype),
+                       torch.randn(32, cin, 1, 1, device=device, dtype=dtype) / cin**0.5,
+                       torch.randn(32, device=device, dtype=dtype)]
+            for mode, backward in (("forward", False), ("forward+backward", True)):
+                times = {}
+                for name, fn in impls.items():
+                    step = make_step(fn, inputs, weights, backward)
+
+                    def timed():
+                        step()
+                        sync()
+                    times[name] = time_fn(name, timed, args.min_run_time)
+                fused = times["fused"].median_ms
+                row = {"size": f"{w}x{h}", "layer": label, "mode": mode,
+                       **{f"{k}_ms": round(v.median_ms, 3) for k, v in times.items()},
+                       **{f"{k}_iqr_ms": round(v.iqr_ms, 3) for k, v in times.items()},
+                       "fused_vs_eager": round(times["eager"].median_ms / fused, 2),
+                       "fused_vs_compile": round(times["compile"].median_ms / fused, 2)}
+                line = (f"| {w}x{h} | {label} | {mode} | {times['eager'].median_ms:.2f} | "
+                        f"{times['compile'].median_ms:.2f} | {fused:.2f} ± {times['fused'].iqr_ms:.2f}"
+                        f" | {row['fused_vs_eager']:.1f}x | {row['fused_vs_compile']:.2f}x |")
+                rows.append(line)
+                data.append(row)
+                print(line, flush=True)
+
+    header = ["| size | layer | pass | eager ms | compile ms | fused ms (± IQR) | vs eager | "
+              "vs compile |", "|---|---|---|---|---|---|---|---|"]
+    notes = [f"- op: dsconv, batch 1, {args.dtype}, ReLU, biases; forward+backward: gradients "
+             "for inputs and all weights",
+             "- times: median of torch.utils.benchmark blocked_autorange after warm-up; ratios = "
+             "other / fused"]
+    path = write_report(f"dsconv-{args.dtype}", device, notes, header + rows, data)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

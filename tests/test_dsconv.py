@@ -1,0 +1,127 @@
+"""sgz_fast.ops.dsconv against sgz_fast.reference.dsconv (CPU kernels; CUDA kernels are not
+written yet, so the CUDA cases check that the fused op refuses clearly)."""
+import pytest
+import torch
+
+from conftest import TOLERANCES
+from sgz_fast import _extension, ops, reference
+
+# (input channel counts, Cout, activation, H, W): the SGZ layers (3->32, 32->32, two 32-channel
+# inputs ->32, two 32-channel inputs ->3 with tanh), then odd cases.
+LAYERS = [
+    ((3,), 32, "relu", 17, 23),
+    ((32,), 32, "relu", 12, 9),
+    ((32, 32), 32, "relu", 10, 13),
+    ((32, 32), 3, "tanh", 9, 16),
+    ((5,), 7, "none", 11, 13),
+    ((1,), 1, "relu", 6, 7),
+    ((2, 3), 4, "tanh", 1, 9),
+    ((3,), 5, "relu", 2, 1),
+    ((4,), 6, "none", 1, 1),
+    ((2, 1, 3), 5, "relu", 2, 37),
+]
+
+
+def make_args(channels, cout, dtype, batch=2, h=8, w=9, biases=True, device="cpu"):
+    inputs = [torch.randn(batch, c, h, w, dtype=dtype, device=device) for c in channels]
+    cin = sum(channels)
+    dw = torch.randn(cin, 1, 3, 3, dtype=dtype, device=device) / 3
+    pw = torch.randn(cout, cin, 1, 1, dtype=dtype, device=device) / cin**0.5
+    db = torch.randn(cin, dtype=dtype, device=device) if biases else None
+    pb = torch.randn(cout, dtype=dtype, device=device) if biases else None
+    return inputs, dw, db, pw, pb
+
+
+def grads_of(fn, inputs, dw, db, pw, pb, activation, grad):
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    params = [p.clone().requires_grad_() if p is not None else None for p in (dw, db, pw, pb)]
+    out = fn(leaves if len(leaves) > 1 else leaves[0], *params, activation)
+    out.backward(grad)
+    return out, [t.grad for t in leaves] + [p.grad if p is not None else None for p in params]
+
+
+def assert_all_close(got, expected, dtype, scale=1.0):
+    rtol, atol = TOLERANCES[dtype]
+    for a, b in zip(got, expected):
+        if b is None:
+            assert a is None
+            continue
+        torch.testing.assert_close(a, b, rtol=rtol * scale, atol=atol * scale)
+
+
+@pytest.mark.parametrize("channels,cout,activation,h,w", LAYERS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("biases", [True, False])
+def test_forward_and_gradients_match_reference(channels, cout, activation, h, w, dtype, biases):
+    inputs, dw, db, pw, pb = make_args(channels, cout, dtype, h=h, w=w, biases=biases)
+    grad = torch.randn(2, cout, h, w, dtype=dtype)
+    out, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, activation, grad)
+    out_ref, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, activation, grad)
+    assert_all_close([out], [out_ref], dtype)
+    # Weight gradients sum over every pixel: scale the tolerance with the pixel count.
+    assert_all_close(grads, grads_ref, dtype, scale=max(1.0, (2 * h * w) ** 0.5))
+
+
+def test_non_contiguous_inputs():
+    inputs, dw, db, pw, pb = make_args((3, 4), 5, torch.float64, h=10, w=12)
+    inputs = [inputs[0].transpose(2, 3).contiguous().transpose(2, 3),
+              inputs[1].contiguous(memory_format=torch.channels_last)]
+    pw = pw.transpose(0, 1).contiguous().transpose(0, 1)
+    grad = torch.randn(2, 5, 10, 12, dtype=torch.float64)
+    out, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, "relu", grad)
+    out_ref, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, "relu", grad)
+    assert_all_close([out] + grads, [out_ref] + grads_ref, torch.float64)
+
+
+def test_gradient_of_weights_only():
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float64)
+    dw.requires_grad_()
+    (g_fused,) = torch.autograd.grad(ops.dsconv(inputs, dw, db, pw, pb).sum(), dw)
+    (g_ref,) = torch.autograd.grad(reference.dsconv(inputs, dw, db, pw, pb).sum(), dw)
+    assert_all_close([g_fused], [g_ref], torch.float64)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "none"])
+def test_gradcheck_float64(activation):
+    inputs, dw, db, pw, pb = make_args((2, 1), 3, torch.float64, batch=1, h=4, w=5)
+    args = [t.requires_grad_() for t in inputs + [dw, db, pw, pb]]
+
+    def fn(a, b, *params):
+        return ops.dsconv([a, b], *params, activation)
+    assert torch.autograd.gradcheck(fn, tuple(args))
+
+
+def test_opcheck():
+    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32)
+    for t in inputs + [dw, db, pw, pb]:
+        t.requires_grad_()
+    torch.library.opcheck(torch.ops.sgz_fast.dsconv.default, (inputs, dw, db, pw, pb, "relu"))
+    torch.library.opcheck(torch.ops.sgz_fast.dsconv.default, (inputs, dw, None, pw, None, "tanh"))
+
+
+def test_torch_compile_fullgraph():
+    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32)
+    dw.requires_grad_()
+    pw.requires_grad_()
+
+    def loss(a, b):
+        return ops.dsconv([a, b], dw, db, pw, pb, "relu").square().mean()
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    got = compiled(*inputs)
+    got_grads = torch.autograd.grad(got, (dw, pw))
+    expected = loss(*inputs)
+    expected_grads = torch.autograd.grad(expected, (dw, pw))
+    assert_all_close([got, *got_grads], [expected, *expected_grads], torch.float32)
+
+
+def test_empty_batch():
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, batch=0)
+    assert ops.dsconv(inputs, dw, db, pw, pb).shape == (0, 4, 8, 9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+def test_cuda_is_refused_until_its_kernels_exist():
+    assert not _extension.KERNELS["dsconv"]["cuda"], "CUDA kernels exist now: test them"
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, device="cuda")
+    with pytest.raises(RuntimeError, match="has no CUDA kernel"):
+        ops.dsconv(inputs, dw, db, pw, pb)
