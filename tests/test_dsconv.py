@@ -125,3 +125,12 @@ def test_cuda_is_refused_until_its_kernels_exist():
     inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, device="cuda")
     with pytest.raises(RuntimeError, match="has no CUDA kernel"):
         ops.dsconv(inputs, dw, db, pw, pb)
+
+
+def test_gradient_for_some_inputs_of_the_list():
+    inputs, dw, db, pw, pb = make_args((2, 3), 4, torch.float64)
+    inputs[0].requires_grad_()
+    (g_fused,) = torch.autograd.grad(ops.dsconv(inputs, dw, db, pw, pb).square().sum(), inputs[0])
+    (g_ref,) = torch.autograd.grad(reference.dsconv(inputs, dw, db, pw, pb).square().sum(),
+                                   inputs[0])
+    assert_all_close([g_fused], [g_ref], torch.float64)
