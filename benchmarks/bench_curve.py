@@ -7,11 +7,9 @@ x is 1x3x1080x1920; r at full resolution and at 1/12 (the published test's scale
 timed on the forward only: inductor did not finish compiling the 8-step backward in 5 minutes
 on the 2-core development machine (torch 2.14.1).
 """
-import argparse
-
 import torch
 
-from harness import copy_bandwidth_gbs, time_fn, write_report
+from harness import copy_bandwidth_gbs, parse_args, time_side_by_side, write_report
 from sgz_fast import ops, reference
 
 SIZE = (1, 3, 1080, 1920)
@@ -31,13 +29,7 @@ def make_step(fn, x, r, backward):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
-    args = parser.parse_args()
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    args, device, dtype = parse_args(__doc__)
     compiled = torch.compile(reference.curve_iter, fullgraph=True, dynamic=False)
     impls = {"eager": reference.curve_iter, "compile": compiled, "fused": ops.curve_iter}
     bandwidth = copy_bandwidth_gbs(device) if device.type == "cuda" else None
@@ -47,16 +39,9 @@ def main():
         x = torch.rand(SIZE, device=device, dtype=dtype)
         r = torch.rand(*SIZE[:2], SIZE[2] // div, SIZE[3] // div, device=device, dtype=dtype) * 2 - 1
         for mode, backward in (("forward", False), ("forward+backward", True)):
-            times = {}
-            for name, fn in impls.items():
-                if backward and name == "compile":
-                    continue
-                step = make_step(fn, x, r, backward)
-
-                def timed():
-                    step()
-                    sync()
-                times[name] = time_fn(f"{name} {mode} r {r_label}", timed, args.min_run_time)
+            steps = {name: make_step(fn, x, r, backward) for name, fn in impls.items()
+                     if not (backward and name == "compile")}
+            times = time_side_by_side(steps, device, args.min_run_time)
             fused = times["fused"].median_ms
             row = {"r": r_label, "mode": mode,
                    **{f"{k}_ms": round(v.median_ms, 4) for k, v in times.items()},

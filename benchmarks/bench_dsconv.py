@@ -5,11 +5,9 @@
 Batch 1, ReLU, the SGZ layer shapes 32->32 and two 32-channel inputs -> 32, at 256x256 and
 1920x1080. "forward+backward" gives gradients to the weights and the inputs, as in training.
 """
-import argparse
-
 import torch
 
-from harness import time_fn, write_report
+from harness import parse_args, time_side_by_side, write_report
 from sgz_fast import ops, reference
 
 SIZES = [(256, 256), (1080, 1920)]
@@ -21,24 +19,19 @@ def make_step(fn, inputs, weights, backward):
         return lambda: fn(inputs, *weights, "relu")
     inputs = [t.detach().requires_grad_() for t in inputs]
     weights = [w.detach().requires_grad_() for w in weights]
-    grad = None
+    n, _, h, w = inputs[0].shape
+    grad = torch.rand(n, weights[2].shape[0], h, w, dtype=inputs[0].dtype,
+                      device=inputs[0].device)
 
     def step():
-        nonlocal grad
-        out = fn(inputs, *weights, "relu")
-        grad = torch.ones_like(out) if grad is None else grad
-        out.backward(grad)
+        for t in inputs + weights:
+            t.grad = None
+        fn(inputs, *weights, "relu").backward(grad)
     return step
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
-    args = parser.parse_args()
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    args, device, dtype = parse_args(__doc__)
     compiled = torch.compile(reference.dsconv, dynamic=False)
     impls = {"eager": reference.dsconv, "compile": compiled, "fused": ops.dsconv}
 
@@ -52,14 +45,9 @@ def main():
                        torch.randn(32, cin, 1, 1, device=device, dtype=dtype) / cin**0.5,
                        torch.randn(32, device=device, dtype=dtype)]
             for mode, backward in (("forward", False), ("forward+backward", True)):
-                times = {}
-                for name, fn in impls.items():
-                    step = make_step(fn, inputs, weights, backward)
-
-                    def timed():
-                        step()
-                        sync()
-                    times[name] = time_fn(name, timed, args.min_run_time)
+                steps = {name: make_step(fn, inputs, weights, backward)
+                         for name, fn in impls.items()}
+                times = time_side_by_side(steps, device, args.min_run_time)
                 fused = times["fused"].median_ms
                 row = {"size": f"{w}x{h}", "layer": label, "mode": mode,
                        **{f"{k}_ms": round(v.median_ms, 3) for k, v in times.items()},

@@ -1,5 +1,6 @@
 """Timing harness for the benchmarks: warm-up, many runs, median and spread, CUDA-synchronized
 on the GPU (torch.utils.benchmark synchronizes around CUDA work), and a dated report."""
+import argparse
 import datetime
 import json
 import platform
@@ -28,6 +29,28 @@ def time_fn(label, fn, min_run_time=1.0, warmup=3):
     measurement = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
                            ).blocked_autorange(min_run_time=min_run_time)
     return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
+
+
+def parse_args(doc):
+    """The benchmarks' shared flags; returns (args, device, dtype)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
+    args = parser.parse_args()
+    return args, torch.device(args.device), getattr(torch, args.dtype)
+
+
+def time_side_by_side(steps, device, min_run_time):
+    """Times each named step, synchronizing after it on CUDA; returns {name: Timing}."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = {}
+    for name, step in steps.items():
+        def timed(step=step):
+            step()
+            sync()
+        times[name] = time_fn(name, timed, min_run_time)
+    return times
 
 
 def machine_description(device):
