@@ -114,7 +114,7 @@ if _extension.LOADED:
             torch.ops.sgz_fast.dsconv_backward.default(grad, output, list(tensors), dw_weight,
                                                        dw_bias, pw_weight, ctx.activation))
         need = ctx.needs_input_grad
-        return ([g if need[0] else None for g in grad_inputs] if need[0] else None,
+        return (list(grad_inputs) if need[0] else None,
                 grad_dw if need[1] else None,
                 grad_db if need[2] and ctx.has_dw_bias else None,
                 grad_pw if need[3] else None,

@@ -29,3 +29,9 @@ def device(request):
 def _fresh_seed(request):
     # A different seed per test (stable across runs): inputs are fresh random data, never zeros.
     torch.manual_seed(zlib.crc32(request.node.nodeid.encode()))
+
+
+def assert_explained(fn, args, message):
+    """Bad input must raise a standard error whose text matches `message`."""
+    with pytest.raises((RuntimeError, ValueError, TypeError), match=message):
+        fn(*args)
