@@ -1,0 +1,166 @@
+"""The trainer: the seed's flags, loss going down, backend parity, exact resume, snapshots the
+published code loads, and 2-process DistributedDataParallel = 1 process on the same batch."""
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from sgz_fast import _extension, losses, train
+from sgz_fast.data import LowLightImages
+from sgz_fast.model import SGZ
+
+FUSED = pytest.mark.skipif(not _extension.KERNELS["dsconv"].get("cpu"),
+                           reason="the compiled extension (fused CPU kernels) is not built")
+
+# The seed README's hyperparameter table.
+SEED_DEFAULTS = {
+    "lowlight_images_path": "data/train_data/", "lr": 1e-3, "weight_decay": 1e-3,
+    "grad_clip_norm": 0.1, "num_epochs": 100, "train_batch_size": 6, "val_batch_size": 8,
+    "num_workers": 4, "display_iter": 10, "snapshot_iter": 10, "scale_factor": 1,
+    "snapshots_folder": "weight/", "load_pretrain": False, "pretrain_dir": "weight/Epoch99.pth",
+    "num_of_SegClass": 21, "conv_type": "dsc", "patch_size": 4, "exp_level": 0.6,
+}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """8 small dark images (different sizes: the trainer resizes)."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        array = (rng.random((36 + i, 40, 3)) ** 2 * 90).astype(np.uint8)
+        Image.fromarray(array).save(folder / f"img{i}.png")
+    return folder
+
+
+def run(images, out, *extra):
+    argv = ["--lowlight_images_path", str(images), "--snapshots_folder", str(out),
+            "--image_size", "32", "--train_batch_size", "4", "--num_workers", "0",
+            "--semantic", "none", "--no_progress", "--display_iter", "100", *map(str, extra)]
+    return train.train(train.build_parser().parse_args(argv))
+
+
+def assert_same_weights(a, b, rtol=0.0, atol=0.0):
+    a, b = a.state_dict(), b.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=rtol, atol=atol, msg=key)
+
+
+def test_seed_flags_and_defaults():
+    args = train.build_parser().parse_args([])
+    for name, value in SEED_DEFAULTS.items():
+        assert getattr(args, name) == value, name
+
+
+@pytest.mark.parametrize("text,value", [("True", True), ("False", False), ("false", False),
+                                        ("1", True), ("0", False)])
+def test_load_pretrain_reads_as_written(text, value):
+    assert train.build_parser().parse_args(["--load_pretrain", text]).load_pretrain is value
+
+
+def test_load_pretrain_rejects_other_words(capsys):
+    with pytest.raises(SystemExit):
+        train.build_parser().parse_args(["--load_pretrain", "maybe"])
+    assert "expected True or False" in capsys.readouterr().err
+
+
+def test_load_pretrain_true_loads_and_false_ignores(images, tmp_path):
+    donor = SGZ()
+    torch.nn.init.normal_(donor.e_conv3.point_conv.weight)
+    torch.save(donor.state_dict(), tmp_path / "pre.pth")
+    loaded = run(images, tmp_path / "a", "--num_epochs", 0, "--load_pretrain", "True",
+                 "--pretrain_dir", tmp_path / "pre.pth")
+    assert_same_weights(loaded, donor)
+    ignored = run(images, tmp_path / "b", "--num_epochs", 0, "--load_pretrain", "False",
+                  "--pretrain_dir", tmp_path / "missing.pth")
+    assert not torch.equal(ignored.e_conv3.point_conv.weight, donor.e_conv3.point_conv.weight)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        run(images, tmp_path / "c", "--num_epochs", 0, "--load_pretrain", "True",
+            "--pretrain_dir", tmp_path / "missing.pth")
+
+
+def batch_loss(model, images):
+    batch = torch.stack([LowLightImages(images, 32)[i] for i in range(8)])
+    with torch.no_grad():
+        enhanced, r = model(batch)
+        return losses.sgz_loss(enhanced, batch, r).total.item()
+
+
+def test_short_run_lowers_total_loss(images, tmp_path):
+    torch.manual_seed(0)
+    before = batch_loss(SGZ(), images)  # the trainer seeds the same way before building SGZ
+    trained = run(images, tmp_path, "--num_epochs", 5, "--seed", 0)
+    after = batch_loss(trained, images)
+    assert after < 0.8 * before, (before, after)
+    log = (tmp_path / "loss_log.csv").read_text().splitlines()
+    assert log[0].split(",")[4:] == list(train.TERMS) and len(log) == 1 + 10
+
+
+def test_snapshots_are_plain_state_dicts_the_published_code_loads(images, tmp_path):
+    model = run(images, tmp_path, "--num_epochs", 2, "--snapshot_iter", 1)
+    for epoch in (0, 1):
+        state = torch.load(tmp_path / f"Epoch{epoch}.pth", weights_only=True)
+        assert isinstance(state, dict) and len(state) == 28
+        assert set(state) == {f"e_conv{k}.{conv}.{p}" for k in range(1, 8)
+                              for conv in ("depth_conv", "point_conv") for p in ("weight", "bias")}
+        assert all(t.device.type == "cpu" for t in state.values())
+    assert_same_weights(model, _loaded(tmp_path / "Epoch1.pth"))
+    checkpoint = torch.load(tmp_path / "checkpoint.pth", weights_only=False)
+    assert (checkpoint["epoch"], checkpoint["iteration"], checkpoint["step"]) == (2, 0, 4)
+    assert {"torch", "numpy", "python"} <= set(checkpoint["rng"])
+
+
+def _loaded(path):
+    model = SGZ()
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return model
+
+
+@FUSED
+def test_fused_and_reference_backends_reach_the_same_weights(images, tmp_path):
+    fused = run(images, tmp_path / "f", "--num_epochs", 3, "--backend", "fused")
+    reference = run(images, tmp_path / "r", "--num_epochs", 3, "--backend", "reference")
+    assert fused.backend == "fused" and reference.backend == "reference"
+    assert_same_weights(fused, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stop_after", [2, 3])  # at an epoch boundary, and mid-epoch
+def test_resume_continues_exactly_as_a_straight_run(images, tmp_path, stop_after):
+    flags = ("--num_epochs", 3, "--flip", "--crop", 24, "--seed", 3)
+    straight = run(images, tmp_path / "straight", *flags)
+    run(images, tmp_path / "resumed", *flags, "--max_steps", stop_after)
+    resumed = run(images, tmp_path / "resumed", *flags, "--resume",
+                  tmp_path / "resumed" / "checkpoint.pth")
+    assert_same_weights(straight, resumed)
+    straight_log = (tmp_path / "straight" / "loss_log.csv").read_text().splitlines()
+    resumed_log = (tmp_path / "resumed" / "loss_log.csv").read_text().splitlines()
+    strip = [line.split(",") for line in straight_log], [line.split(",") for line in resumed_log]
+    assert [r[:3] + r[4:] for r in strip[0]] == [r[:3] + r[4:] for r in strip[1]]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, images, out):
+    import os
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    argv = ["--lowlight_images_path", str(images), "--snapshots_folder", str(out),
+            "--image_size", "32", "--train_batch_size", "2", "--num_workers", "0",
+            "--semantic", "none", "--no_progress", "--num_epochs", "2", "--device", "cpu",
+            "--backend", "reference"]
+    train.train(train.build_parser().parse_args(argv))
+
+
+def test_two_gloo_processes_match_one_process_on_the_same_global_batch(images, tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(images), str(tmp_path / "ddp")), nprocs=2)
+    single = run(images, tmp_path / "one", "--num_epochs", 2, "--backend", "reference")
+    assert_same_weights(single, _loaded(tmp_path / "ddp" / "Epoch1.pth"), rtol=1e-5, atol=1e-6)
