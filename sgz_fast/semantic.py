@@ -209,6 +209,13 @@ def build_semantic(name, num_classes=21, weights=None, seed=0):
     """
     if name == "none":
         return None
+    # Constructing the modules draws default inits from the global RNG; fork it, so that the
+    # training run's random stream is the same with any semantic network or none.
+    with torch.random.fork_rng(devices=[]):
+        return _build(name, num_classes, weights, seed)
+
+
+def _build(name, num_classes, weights, seed):
     if name == "efficientnet-lite0":
         # A lighter pyramid than ResNet-50's, for a 1280-feature mobile backbone.
         backbone, widths, normalize = efficientnet_lite0(), (128, 64), True
