@@ -61,11 +61,14 @@ def from_float(result, dtype):
 def brightness(image, kind):
     """(levels, value) of each pixel: `kind` "luma" is BT.601 Y = 0.299 R + 0.587 G + 0.114 B
     (as cv2.COLOR_RGB2GRAY), "max" is max(R, G, B) (HSV's V). levels: uint8 (H, W), the value
-    on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], exact for floats."""
+    on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], unrounded."""
     if image.dtype == np.uint8:
-        levels = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if kind == "luma"
-                  else cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2]))
-        return levels, levels * np.float32(1 / 255)
+        if kind == "max":
+            levels = cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2])
+            return levels, levels * np.float32(1 / 255)
+        # Unrounded Y for the gain: rounding a dark pixel's Y to 256 levels errs by up to 10%.
+        value = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), value * np.float32(1 / 255)
     rgb = image.astype(np.float32, copy=False)
     value = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if kind == "luma" else rgb.max(axis=2)
     return np.rint(value * 255).astype(np.uint8), value

@@ -61,6 +61,6 @@ def msr(image, sigmas=(15.0, 80.0, 250.0), color_restoration=False, alpha=125.0,
     log_rgb = cv2.log(rgb + OFFSET)
     r = sum(log_ratio(log_rgb, rgb, s) for s in sigmas) * np.float32(1 / len(sigmas))
     if color_restoration:
-        total = cv2.log(rgb.sum(axis=2, keepdims=True) + 3 * OFFSET)
+        total = np.log(rgb.sum(axis=2, keepdims=True) + 3 * OFFSET)
         r *= np.float32(beta) * (log_rgb + np.float32(np.log(alpha)) - total)
     return from_float(stretch(r, clip), image.dtype)
