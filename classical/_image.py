@@ -67,8 +67,10 @@ def brightness(image, kind):
             levels = cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2])
             return levels, levels * np.float32(1 / 255)
         # Unrounded Y for the gain: rounding a dark pixel's Y to 256 levels errs by up to 10%.
-        value = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), value * np.float32(1 / 255)
+        r, g, b = cv2.split(image)
+        value = cv2.addWeighted(r, 0.299 / 255, g, 0.587 / 255, 0, dtype=cv2.CV_32F)
+        value = cv2.addWeighted(value, 1.0, b, 0.114 / 255, 0, dtype=cv2.CV_32F)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), value
     rgb = image.astype(np.float32, copy=False)
     value = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if kind == "luma" else rgb.max(axis=2)
     return np.rint(value * 255).astype(np.uint8), value
