@@ -50,8 +50,8 @@ def test_float_input_same_dtype_in_range_and_close_to_uint8(name, dtype, dark):
 @pytest.mark.parametrize("name", NAMES)
 def test_grey_stays_neutral_grey(name, dark):
     """Every method here treats R, G, B alike, so a grey picture (R = G = B) stays grey; a
-    uniform grey one stays uniform. Not all keep the grey *level*: he, ssr and msr spread or
-    recentre it, so only gamma, agcwd, clahe... are checked below for brightening."""
+    uniform grey one stays uniform. The grey *level* is not checked: ssr and msr map a
+    uniform image to mid-grey (no contrast to stretch), the others brighten it or keep it."""
     grey = np.repeat(luma(dark).astype(np.uint8)[..., None], 3, axis=2)
     out = METHODS[name](grey).astype(int)
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
