@@ -11,6 +11,9 @@ TORCH_LIBRARY(sgz_fast, m) {
   m.def(
       "curve_iter_backward(Tensor grad, Tensor x, Tensor r, int iterations, bool need_x, "
       "bool need_r) -> (Tensor, Tensor)");
+  // The same curve on 8-bit frames (N, H, W, C) as decoders produce them, r (N, C, h, w) float32:
+  // read as byte / 255, written back as 8-bit the way torchvision's save_image rounds.
+  m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations=8) -> Tensor");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

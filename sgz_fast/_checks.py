@@ -30,6 +30,34 @@ def check_curve_args(x, r, iterations):
         raise ValueError(f"curve_iter: iterations must be an int >= 0; got {iterations!r}")
 
 
+def check_curve_uint8_args(frames, r, iterations):
+    for name, t in (("frames", frames), ("r", r)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"curve_iter_uint8: {name} must be a torch.Tensor; got "
+                            f"{type(t).__name__}")
+    if frames.dim() != 4 or frames.dtype != torch.uint8:
+        raise TypeError(f"curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got "
+                        f"{frames.dtype} with shape {list(frames.shape)}")
+    if r.dim() != 4 or r.dtype != torch.float32:
+        raise TypeError(f"curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got "
+                        f"{r.dtype} with shape {list(r.shape)}")
+    n, height, width, channels = frames.shape
+    if r.shape[0] != n or r.shape[1] != channels:
+        raise ValueError(f"curve_iter_uint8: r must have the frames' batch and channel sizes: "
+                         f"expected ({n}, {channels}, h, w), got {list(r.shape)}")
+    if r.shape[2] > height or r.shape[3] > width:
+        raise ValueError(f"curve_iter_uint8: r ({r.shape[2]}x{r.shape[3]}) must not be larger "
+                         f"than the frames ({height}x{width})")
+    if frames.numel() > 0 and (r.shape[2] == 0 or r.shape[3] == 0):
+        raise ValueError(f"curve_iter_uint8: r must have at least one pixel per plane; got "
+                         f"shape {list(r.shape)}")
+    if r.device != frames.device:
+        raise ValueError(f"curve_iter_uint8: frames and r must be on the same device; frames "
+                         f"are on {frames.device}, r is on {r.device}")
+    if not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"curve_iter_uint8: iterations must be an int >= 0; got {iterations!r}")
+
+
 ACTIVATIONS = ("none", "relu", "tanh")
 
 

@@ -15,12 +15,12 @@ except ImportError:
 LOADED = LOAD_ERROR is None
 
 
-OPS = ("curve_iter", "dsconv")
+OPS = ("curve_iter", "curve_iter_uint8", "dsconv")
 
 
 def _devices_with_kernels(op):
-    if not LOADED:
-        return {}
+    if not LOADED or not torch._C._dispatch_has_kernel(f"sgz_fast::{op}"):
+        return {}  # not built, or built from sources older than this op
     return {device: torch._C._dispatch_has_kernel_for_dispatch_key(f"sgz_fast::{op}", key)
             for device, key in (("cpu", "CPU"), ("cuda", "CUDA"))}
 
@@ -36,6 +36,9 @@ def missing_kernels_message(op, device):
                 f"({LOAD_ERROR}). Build it with `pip install --no-build-isolation -e .`, or use "
                 f"sgz_fast.reference.{op}, which needs no build.")
     kernels = KERNELS[op]
+    if not kernels:
+        return (f"sgz_fast.ops.{op}: the compiled extension was built from older sources "
+                f"without this op; rebuild it (`pip install --no-build-isolation -e .`).")
     if kernels.get(device.type, False):
         return None
     if device.type == "cuda" and not any(KERNELS[other].get("cuda") for other in OPS):

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from classical.io import IMAGE_SUFFIXES, read_rgb
 
 from . import _extension, ops, reference
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 ITERATIONS = 8
 
 
@@ -41,15 +42,9 @@ def exposure_factors(image, scale, target, steps=30):
 
 
 def read_image(path):
-    """(1, 3, H, W) float32 in [0, 1], upright: phone photos keep their rotation in EXIF, and
-    16-bit greyscale files keep their full range (PIL's RGB conversion would clip them)."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("I", "I;16", "I;16B", "I;16L"):
-            grey = np.clip(np.array(img, dtype=np.float32) / 65535.0, 0.0, 1.0)
-            rgb = np.repeat(grey[:, :, None], 3, axis=2)
-        else:
-            rgb = np.array(img.convert("RGB"), dtype=np.float32) / 255.0
+    """(1, 3, H, W) float32 in [0, 1], upright, 16-bit greyscale at full range (classical.io)."""
+    rgb = read_rgb(path)
+    rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb
     return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

@@ -4,7 +4,7 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import as_input_list, check_curve_args, check_dsconv_args
+from ._checks import as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args
 
 
 def _require(op, device):
@@ -67,6 +67,22 @@ if _extension.LOADED:
 
     torch.library.register_autograd("sgz_fast::curve_iter", _curve_iter_backward,
                                     setup_context=_curve_iter_setup_context)
+
+
+def curve_iter_uint8(frames, r, iterations=8):
+    """Fused :func:`sgz_fast.reference.curve_iter_uint8`: 8-bit frames (N, H, W, C) in, 8-bit
+    frames out, with no float copy of the frames. No gradient (the values are bytes)."""
+    if isinstance(frames, torch.Tensor):
+        _require("curve_iter_uint8", frames.device)
+    return torch.ops.sgz_fast.curve_iter_uint8.default(frames, r, iterations)
+
+
+if _extension.KERNELS["curve_iter_uint8"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::curve_iter_uint8")
+    def _curve_iter_uint8_fake(frames, r, iterations=_DEFAULT_ITERATIONS):
+        check_curve_uint8_args(frames, r, iterations)
+        return torch.empty_like(frames, memory_format=torch.contiguous_format)
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

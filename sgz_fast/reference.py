@@ -3,7 +3,7 @@ tested against, and the fallback where the extension is not built."""
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_input_list, check_curve_args, check_dsconv_args
+from ._checks import as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args
 
 
 def curve_iter(x, r, iterations=8):
@@ -33,6 +33,23 @@ def curve_iter(x, r, iterations=8):
     for _ in range(iterations):
         x = x + r * (x * x - x)
     return x
+
+
+def curve_iter_uint8(frames, r, iterations=8):
+    """:func:`curve_iter` on 8-bit frames as video decoders give them.
+
+    Args:
+        frames: (N, H, W, C) uint8, read as value / 255.
+        r: (N, C, h, w) float32 factors, h <= H, w <= W (upsampled as in curve_iter).
+
+    Returns:
+        (N, H, W, C) uint8, rounded as torchvision's save_image rounds (clamp to [0, 1],
+        times 255, plus 0.5, truncated).
+    """
+    check_curve_uint8_args(frames, r, iterations)
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    y = curve_iter(x, r, iterations).clamp_(0, 1).mul_(255).add_(0.5)
+    return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

@@ -46,6 +46,29 @@ inline void check_curve_backward_args(const at::Tensor& grad, const at::Tensor& 
               x.device(), "); got ", grad.scalar_type(), " on ", grad.device());
 }
 
+// curve_iter_uint8: frames (N, H, W, C) uint8 as decoders give them; r (N, C, h, w) float32.
+inline void check_curve_uint8_args(const at::Tensor& frames, const at::Tensor& r,
+                                   int64_t iterations) {
+  TORCH_CHECK(frames.dim() == 4 && frames.scalar_type() == at::kByte,
+              "curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
+              frames.scalar_type(), " with shape ", frames.sizes());
+  TORCH_CHECK(r.dim() == 4 && r.scalar_type() == at::kFloat,
+              "curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got ",
+              r.scalar_type(), " with shape ", r.sizes());
+  TORCH_CHECK(r.size(0) == frames.size(0) && r.size(1) == frames.size(3),
+              "curve_iter_uint8: r must have the frames' batch and channel sizes: expected (",
+              frames.size(0), ", ", frames.size(3), ", h, w), got ", r.sizes());
+  TORCH_CHECK(r.size(2) <= frames.size(1) && r.size(3) <= frames.size(2), "curve_iter_uint8: r (",
+              r.size(2), "x", r.size(3), ") must not be larger than the frames (", frames.size(1),
+              "x", frames.size(2), ")");
+  TORCH_CHECK(frames.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
+              "curve_iter_uint8: r must have at least one pixel per plane; got shape ", r.sizes());
+  TORCH_CHECK(r.device() == frames.device(),
+              "curve_iter_uint8: frames and r must be on the same device; frames are on ",
+              frames.device(), ", r is on ", r.device());
+  TORCH_CHECK(iterations >= 0, "curve_iter_uint8: iterations must be >= 0; got ", iterations);
+}
+
 }  // namespace sgz
 
 namespace sgz {

@@ -1,0 +1,86 @@
+"""Input checks and dtype conversions shared by the methods.
+
+Every method takes an (H, W, 3) RGB image, uint8 or float32/float64 in [0, 1], and returns the
+same shape and dtype. Other inputs are refused with a ValueError/TypeError saying what to do,
+rather than guessed at: greyscale (which channel layout?), RGBA (composite or drop the alpha?),
+16-bit (which white level?) and empty images. The CLI (classical.io.read_rgb) is where files
+of those kinds are converted, with the conventions of sgz_fast's demo.
+"""
+import cv2
+import numpy as np
+
+FLOAT_TYPES = (np.float32, np.float64)
+
+
+def check(image):
+    """Raises a clear error unless `image` is a non-empty (H, W, 3) uint8 or float RGB array."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array of shape (H, W, 3), got {type(image).__name__}")
+    shape = image.shape
+    if image.ndim == 2 or (image.ndim == 3 and shape[2] == 1):
+        raise ValueError(f"image is greyscale {shape}; the methods take RGB (H, W, 3): "
+                         "repeat the channel, e.g. np.repeat(grey[..., None], 3, axis=2)")
+    if image.ndim == 3 and shape[2] == 4:
+        raise ValueError(f"image is RGBA {shape}; drop or composite the alpha channel first, "
+                         "e.g. image[..., :3]")
+    if image.ndim != 3 or shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {shape}")
+    if image.size == 0:
+        raise ValueError(f"image is empty {shape}")
+    if image.dtype == np.uint16:
+        raise TypeError("16-bit images are not taken directly: convert to float in [0, 1], "
+                        "e.g. image / 65535.0")
+    if image.dtype != np.uint8 and image.dtype.type not in FLOAT_TYPES:
+        raise TypeError(f"image dtype must be uint8, float32 or float64, got {image.dtype}")
+    if image.dtype != np.uint8:
+        lo, hi = float(image.min()), float(image.max())
+        if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+            raise ValueError(f"float images must lie in [0, 1]; got values in [{lo}, {hi}]")
+
+
+def to_float(image):
+    """Checks `image` and returns it as float32 in [0, 1] (a new array for uint8)."""
+    check(image)
+    if image.dtype == np.uint8:
+        out = image.astype(np.float32)
+        out *= np.float32(1 / 255)
+        return out
+    return image.astype(np.float32, copy=False)
+
+
+def from_float(result, dtype):
+    """float32 result -> `dtype`, clipped to [0, 1]; uint8 is rounded to nearest."""
+    if dtype == np.uint8:
+        result = result * np.float32(255)
+        result += np.float32(0.5)
+        np.clip(result, 0, 255, out=result)
+        return result.astype(np.uint8)
+    return np.clip(result, 0.0, 1.0).astype(dtype, copy=False)
+
+
+def brightness(image, kind):
+    """(levels, value) of each pixel: `kind` "luma" is BT.601 Y = 0.299 R + 0.587 G + 0.114 B
+    (as cv2.COLOR_RGB2GRAY), "max" is max(R, G, B) (HSV's V). levels: uint8 (H, W), the value
+    on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], unrounded."""
+    if image.dtype == np.uint8:
+        if kind == "max":
+            levels = cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2])
+            return levels, levels * np.float32(1 / 255)
+        # Unrounded Y for the gain: rounding a dark pixel's Y to 256 levels errs by up to 10%.
+        r, g, b = cv2.split(image)
+        value = cv2.addWeighted(r, 0.299 / 255, g, 0.587 / 255, 0, dtype=cv2.CV_32F)
+        value = cv2.addWeighted(value, 1.0, b, 0.114 / 255, 0, dtype=cv2.CV_32F)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), value
+    rgb = image.astype(np.float32, copy=False)
+    value = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if kind == "luma" else rgb.max(axis=2)
+    return np.rint(value * 255).astype(np.uint8), value
+
+
+def scale_brightness(image, old, new):
+    """Multiplies each pixel's R, G, B by new / old brightness (float32 (H, W) maps in [0, 1]):
+    hue and saturation are kept (a grey pixel stays grey) and black stays black. Returns the
+    image's dtype, clipped (uint8: rounded, saturating)."""
+    gain = new / np.maximum(old, np.float32(1 / 510))
+    if image.dtype == np.uint8:
+        return cv2.multiply(image, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
+    return np.clip(image * gain[..., None], 0.0, 1.0).astype(image.dtype, copy=False)

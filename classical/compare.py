@@ -1,0 +1,171 @@
+"""Compares the classical methods (and SGZ, given its weights): python -m classical.compare
+
+Writes <out>/<date>-classical-comparison.md, a table of time per megapixel, peak memory,
+PSNR/SSIM on synthetic low-light pairs (CC0 photos from skimage.data darkened by
+classical.metrics.synthetic_low_light with a fixed seed) and no-reference measures (LOE,
+entropy, colourfulness) on real dark inputs (default: the bundled samples), and
+<out>/<date>-classical-grid.png, inputs as rows and methods as columns.
+"""
+import argparse
+import datetime
+import platform
+import subprocess
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from skimage import data
+
+from . import METHODS, metrics
+from .io import find_images, read_rgb
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIR_PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
+               "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0]}
+SEED = 0
+
+
+def sgz_method(weights):
+    """SGZ as one more method, imported only when asked for (sgz_fast.model lands separately).
+    Assumes SGZ() takes a (1, 3, H, W) float batch and returns the enhanced batch first."""
+    try:
+        import torch
+        from sgz_fast.model import SGZ
+    except ImportError as error:
+        raise SystemExit(f"--with-sgz needs sgz_fast.model.SGZ, not available here ({error})")
+    model = SGZ()
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    model.eval()
+
+    def sgz(image):
+        x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            y = model(x)
+        y = y[0] if isinstance(y, (tuple, list)) else y
+        return (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    return sgz
+
+
+def measure(fn, image):
+    """(output, seconds, peak bytes allocated through Python/numpy during the call).
+    tracemalloc sees numpy's buffers but not OpenCV's internal ones: a lower bound."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    out = fn(image)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return out, seconds, peak
+
+
+def evaluate(methods, dark_inputs):
+    """Per method: mean ms/MP, peak MB/MP, PSNR, SSIM (pairs), LOE, entropy, colourfulness
+    (dark inputs); plus the outputs on the dark inputs for the grid."""
+    rng = np.random.default_rng(SEED)
+    pairs = [(load(), metrics.synthetic_low_light(load(), rng)[0]) for load in PAIR_PHOTOS.values()]
+    rows, outputs = {}, {}
+    for name, fn in methods.items():
+        fn(pairs[0][1])  # warm-up: first-call costs (imports, FFT plans) are not the method's
+        ms_mp, mb_mp, psnr, ssim = [], [], [], []
+        for clean, dark in pairs:
+            out, seconds, peak = measure(fn, dark)
+            mp = dark.shape[0] * dark.shape[1] / 1e6
+            ms_mp.append(seconds * 1e3 / mp)
+            mb_mp.append(peak / 2**20 / mp)
+            psnr.append(metrics.psnr(clean, out))
+            ssim.append(metrics.ssim(clean, out))
+        outs = [fn(image) for image in dark_inputs]
+        outputs[name] = outs
+        rows[name] = {
+            "ms/MP": np.median(ms_mp), "peak MB/MP": np.median(mb_mp),
+            "PSNR": np.mean(psnr), "SSIM": np.mean(ssim),
+            "LOE": np.mean([metrics.loe(a, b) for a, b in zip(dark_inputs, outs)]),
+            "entropy": np.mean([metrics.entropy(o) for o in outs]),
+            "colourfulness": np.mean([metrics.colourfulness(o) for o in outs]),
+        }
+    dark_row = {"PSNR": np.mean([metrics.psnr(c, d) for c, d in pairs]),
+                "SSIM": np.mean([metrics.ssim(c, d) for c, d in pairs]),
+                "LOE": 0.0, "entropy": np.mean([metrics.entropy(d) for d in dark_inputs]),
+                "colourfulness": np.mean([metrics.colourfulness(d) for d in dark_inputs])}
+    return rows, dark_row, outputs
+
+
+def table(rows, dark_row):
+    cols = ["ms/MP", "peak MB/MP", "PSNR", "SSIM", "LOE", "entropy", "colourfulness"]
+    fmt = {"ms/MP": "{:.1f}", "peak MB/MP": "{:.0f}", "PSNR": "{:.2f}", "SSIM": "{:.3f}",
+           "LOE": "{:.0f}", "entropy": "{:.2f}", "colourfulness": "{:.1f}"}
+    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in [("(dark input)", dark_row), *rows.items()]:
+        cells = [fmt[c].format(row[c]) if c in row else "–" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def grid(dark_inputs, outputs, height=96):
+    """Inputs as rows, methods as columns (the input first), each column labelled."""
+    columns = {"input": dark_inputs, **outputs}
+    tiles = []
+    for i, image in enumerate(dark_inputs):
+        width = round(image.shape[1] * height / image.shape[0])
+        tiles.append([np.asarray(Image.fromarray(col[i]).resize((width, height), Image.LANCZOS))
+                      for col in columns.values()])
+    width = max(t.shape[1] for row in tiles for t in row)
+    label_h, pad = 16, 2
+    canvas = Image.new("RGB", (len(columns) * (width + pad), label_h + len(tiles) * (height + pad)),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, name in enumerate(columns):
+        draw.text((j * (width + pad) + 4, 2), name, fill="black")
+        for i, row in enumerate(tiles):
+            canvas.paste(Image.fromarray(row[j]), (j * (width + pad), label_h + i * (height + pad)))
+    return canvas
+
+
+def machine():
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="*", help="dark images or folders (default: bundled samples)")
+    parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--date", default=datetime.date.today().isoformat())
+    parser.add_argument("--with-sgz", metavar="WEIGHTS", help="add SGZ with these weights")
+    args = parser.parse_args(argv)
+
+    sources = args.inputs or [ROOT / "sgz_fast" / "samples"]
+    dark_inputs = [read_rgb(p) for p, _ in find_images(sources)]
+    dark_inputs = [d if d.dtype == np.uint8 else (d * 255 + 0.5).astype(np.uint8) for d in dark_inputs]
+    methods = dict(METHODS)
+    if args.with_sgz:
+        methods["sgz"] = sgz_method(args.with_sgz)
+    rows, dark_row, outputs = evaluate(methods, dark_inputs)
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    grid_path = out / f"{args.date}-classical-grid.png"
+    grid(dark_inputs, outputs).save(grid_path, optimize=True)
+    lines = [f"# Classical methods compared, {args.date}", "",
+             f"- machine: {machine()}, no GPU; numpy {np.__version__}",
+             f"- time and peak memory: per megapixel, median over {len(PAIR_PHOTOS)} photos "
+             f"({', '.join(PAIR_PHOTOS)} from skimage.data, 0.2-0.5 MP), one call each after a "
+             "warm-up; peak memory is what tracemalloc sees (numpy buffers, not OpenCV's own)",
+             f"- PSNR (dB) / SSIM: enhanced synthetic low light (Lv et al. 2021, seed {SEED}) "
+             "against the original photo; higher is better",
+             f"- LOE (lower is better), entropy (bits), colourfulness: on {len(dark_inputs)} dark "
+             f"inputs ({', '.join(str(s) for s in sources)})",
+             "", *table(rows, dark_row), "", f"![grid]({grid_path.name})", ""]
+    md = out / f"{args.date}-classical-comparison.md"
+    md.write_text("\n".join(lines))
+    print("\n".join(lines))
+    print(f"wrote {md} and {grid_path}")
+
+
+if __name__ == "__main__":
+    main()

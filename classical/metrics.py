@@ -1,0 +1,59 @@
+"""Image quality measures for the comparison, and the synthetic low light the paired
+measures are computed on. Images are (H, W, 3) uint8 RGB."""
+import cv2
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+PHOTON_PEAK = 400.0  # photons at full scale: the Poisson part of the noise
+READ_NOISE = 0.004   # the Gaussian part, in [0, 1] units
+
+
+def synthetic_low_light(image, rng):
+    """Lv et al., "Attention guided low-light image enhancement with a large scale low-light
+    simulation dataset" (IJCV 2021): I_low = beta * (alpha * I)^gamma with alpha ~ U(0.9, 1),
+    beta ~ U(0.5, 1), gamma ~ U(1.5, 5) drawn per image, then Poisson-Gaussian noise.
+    Returns (uint8 dark image, (alpha, beta, gamma))."""
+    alpha, beta, gamma = rng.uniform(0.9, 1.0), rng.uniform(0.5, 1.0), rng.uniform(1.5, 5.0)
+    low = beta * (alpha * image.astype(np.float64) / 255.0) ** gamma
+    low = rng.poisson(low * PHOTON_PEAK) / PHOTON_PEAK + rng.normal(0.0, READ_NOISE, low.shape)
+    return np.clip(low * 255.0 + 0.5, 0, 255).astype(np.uint8), (alpha, beta, gamma)
+
+
+def psnr(reference, image):
+    return peak_signal_noise_ratio(reference, image, data_range=255)
+
+
+def ssim(reference, image):
+    return structural_similarity(reference, image, channel_axis=2, data_range=255)
+
+
+def loe(original, enhanced, size=50):
+    """Lightness order error (Wang, Zheng, Hu & Li, "Naturalness preserved enhancement
+    algorithm for non-uniform illumination images", IEEE TIP 22(9), 2013): lightness
+    L = max(R, G, B); for every pair of pixels, whether L(x) >= L(y) flips between the
+    original and the enhanced image; the mean over x of the number of flips. As in the paper,
+    both are first downsampled so the shorter side is `size` (50) pixels, making the count
+    comparable across sizes (at most size^2 * aspect). Lower is better."""
+    h, w = original.shape[:2]
+    f = size / min(h, w)
+    dims = (max(1, round(w * f)), max(1, round(h * f)))
+    a, b = (cv2.resize(x, dims, interpolation=cv2.INTER_AREA).max(axis=2).ravel().astype(np.int16)
+            for x in (original, enhanced))
+    flips = (a[:, None] >= a[None, :]) != (b[:, None] >= b[None, :])
+    return float(flips.sum() / a.size)
+
+
+def entropy(image):
+    """Shannon entropy (bits) of the BT.601 luma histogram, 256 bins. Higher: more levels used."""
+    hist = np.bincount(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).ravel(), minlength=256)
+    p = hist[hist > 0] / hist.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def colourfulness(image):
+    """Hasler & Suesstrunk, "Measuring colourfulness in natural images" (SPIE 5007, 2003):
+    with rg = R - G and yb = (R + G) / 2 - B on 0..255,
+    M = sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)."""
+    r, g, b = (image[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, (r + g) / 2 - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -1,0 +1,118 @@
+// CPU kernel of sgz_fast::curve_iter_uint8: the curve applied to 8-bit frames as decoders give
+// them (N, H, W, C) and written back as 8-bit, with no float copy of the frame. Each row of
+// W * C interleaved values is one vectorizable loop: byte to float, the factors lerped between
+// two cached source rows (upsampled along columns and interleaved once per source row), the
+// curve steps, float to byte.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "../common/bilinear.h"
+#include "../common/checks.h"
+#include "../common/curve.h"
+#include "../common/pixels.h"
+#include "multiversion.h"
+
+namespace sgz {
+namespace {
+
+constexpr int kSteps = 8;  // SGZ's count, unrolled; others run step by step
+
+struct FrameGeometry {
+  int64_t N, H, W, C, h, w;
+  int64_t row() const { return W * C; }
+};
+
+// Source rows of r (per image) upsampled along columns to W and interleaved like the frame
+// (element X * C + c), two cached at a time. Owned by one parallel task.
+class InterleavedRows {
+ public:
+  InterleavedRows(const float* r, const FrameGeometry& g)
+      : r_(r), g_(g), scale_x_(align_corners_scale<float>(g.w, g.W)), cached_(2 * g.row()) {}
+
+  const float* get(int64_t n, int64_t j) {
+    const int64_t index = n * g_.h + j;
+    const int slot = static_cast<int>(index & 1);
+    float* out = cached_.data() + slot * g_.row();
+    if (cached_index_[slot] != index) {
+      for (int64_t c = 0; c < g_.C; ++c) {
+        const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
+        for (int64_t X = 0; X < g_.W; ++X) {
+          const Tap<float> t = align_corners_tap(X, g_.w, scale_x_);
+          out[X * g_.C + c] = lerp(src[t.i0], src[t.i1], t.w0, t.w1);
+        }
+      }
+      cached_index_[slot] = index;
+    }
+    return out;
+  }
+
+ private:
+  const float* r_;
+  const FrameGeometry& g_;
+  float scale_x_;
+  std::vector<float> cached_;
+  int64_t cached_index_[2] = {-1, -1};
+};
+
+template <int Steps>
+SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restrict out,
+                                const float* __restrict top, const float* __restrict bot, float w0,
+                                float w1, int64_t m, int64_t iterations) {
+  for (int64_t e = 0; e < m; ++e) {
+    const float r = lerp(top[e], bot[e], w0, w1);
+    float v = unit_from_byte(in[e]);
+    if constexpr (Steps > 0) {
+#pragma GCC unroll 8
+      for (int k = 0; k < Steps; ++k) v = curve_step(v, r);
+    } else {
+      v = curve_apply(v, r, iterations);
+    }
+    out[e] = byte_from_unit(v);
+  }
+}
+
+SGZ_MULTIVERSION void curve_row(const uint8_t* in, uint8_t* out, const float* top,
+                                const float* bot, float w0, float w1, int64_t m,
+                                int64_t iterations) {
+  if (iterations == kSteps) {
+    row_impl<kSteps>(in, out, top, bot, w0, w1, m, iterations);
+  } else {
+    row_impl<0>(in, out, top, bot, w0, w1, m, iterations);
+  }
+}
+
+at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r_in,
+                                int64_t iterations) {
+  check_curve_uint8_args(frames_in, r_in, iterations);
+  const at::Tensor frames = frames_in.contiguous();
+  const at::Tensor r = r_in.contiguous();
+  at::Tensor out = at::empty_like(frames, at::MemoryFormat::Contiguous);
+  if (out.numel() == 0) return out;
+  const FrameGeometry g{frames.size(0), frames.size(1), frames.size(2), frames.size(3),
+                        r.size(2),      r.size(3)};
+  const uint8_t* in = frames.const_data_ptr<uint8_t>();
+  uint8_t* dst = out.mutable_data_ptr<uint8_t>();
+  const float scale_y = align_corners_scale<float>(g.h, g.H);
+  const int64_t grain_rows = std::max<int64_t>(1, 32768 / g.row());
+  at::parallel_for(0, g.N * g.H, grain_rows, [&](int64_t begin, int64_t end) {
+    InterleavedRows rows(r.const_data_ptr<float>(), g);
+    for (int64_t index = begin; index < end; ++index) {
+      const int64_t n = index / g.H;
+      const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y);
+      const float* top = rows.get(n, ty.i0);
+      // A zero weight must not read the other row: 0 * inf would be NaN.
+      const float* bot = ty.w1 == 0.0f ? top : rows.get(n, ty.i1);
+      curve_row(in + index * g.row(), dst + index * g.row(), top, bot, ty.w0, ty.w1, g.row(),
+                iterations);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+}  // namespace sgz
+
+TORCH_LIBRARY_IMPL(sgz_fast, CPU, m) { m.impl("curve_iter_uint8", &sgz::curve_iter_uint8_cpu); }

@@ -1,0 +1,240 @@
+"""sgz-enhance: brightens dark images, folders of them, and videos with SGZ.
+
+    sgz-enhance photo.jpg holiday/ 'clips/*.mp4' -o enhanced/
+    sgz-enhance --input_dir data/test_data --weight_dir Epoch99.pth --test_dir out/   (as published)
+
+Outputs keep the input's name and its path under the folder it was found in; inputs are never
+overwritten and existing outputs are refused unless --overwrite. Files that cannot be read are
+reported and skipped, and the exit status is 1 at the end.
+"""
+import argparse
+import glob
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import imageio, video
+from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+    @property
+    def is_video(self):
+        return self.source.suffix.lower() in imageio.VIDEO_SUFFIXES
+
+
+def find_jobs(inputs, out_dir):
+    """Every image and video named by `inputs` (files, folders searched recursively, globs),
+    with its output path: the file's path under the folder it was found in, else its name."""
+    suffixes = imageio.IMAGE_SUFFIXES | imageio.VIDEO_SUFFIXES
+    jobs, missing = [], []
+    for spec in inputs:
+        matches = [Path(spec)] if Path(spec).exists() else [Path(p) for p in
+                                                            sorted(glob.glob(spec, recursive=True))]
+        if not matches:
+            missing.append(spec)
+        for path in matches:
+            if path.is_dir():
+                files = sorted(p for p in path.rglob("*")
+                               if p.is_file() and p.suffix.lower() in suffixes)
+                jobs += [Job(p, out_dir / p.relative_to(path)) for p in files]
+            else:
+                jobs.append(Job(path, out_dir / path.name))
+    return jobs, missing
+
+
+def check_targets(jobs, overwrite):
+    """The reason the planned outputs cannot be written, or None."""
+    sources = {job.source.resolve() for job in jobs}
+    seen = {}
+    for job in jobs:
+        target = job.target.resolve()
+        if target in sources:
+            return f"{job.target} would overwrite an input; choose another output folder"
+        if target in seen:
+            return (f"{seen[target]} and {job.source} would both be written to {job.target}; "
+                    "enhance them into separate output folders")
+        seen[target] = job.source
+    existing = [job.target for job in jobs if job.target.exists()]
+    if existing and not overwrite:
+        return (f"{len(existing)} output(s) exist already, e.g. {existing[0]}; pass --overwrite "
+                "to replace them or choose another output folder")
+    return None
+
+
+class Progress:
+    """One status line on a terminal (rewritten in place), else a line per finished item."""
+
+    def __init__(self, total, stream=sys.stderr):
+        self.total, self.stream = total, stream
+        self.live = stream.isatty()
+
+    def show(self, done, text, final=False):
+        line = f"[{done}/{self.total}] {text}"
+        if self.live:
+            self.stream.write(f"\r\033[K{line}" + ("\n" if final else ""))
+        elif final:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class Enhancer:
+    """The model with its device and dtype; times the model alone (synchronized on CUDA)."""
+
+    def __init__(self, model, device, dtype):
+        self.model, self.device, self.dtype = model, device, dtype
+        self.seconds, self.pixels, self.images = 0.0, 0, 0
+
+    @torch.inference_mode()
+    def __call__(self, images, channels="rgb"):
+        """Same-size (H, W, 3) arrays, uint8 or float in [0, 1] -> (N, H, W, 3) uint8. 8-bit
+        images stay 8-bit on their way through the model (SGZ.enhance_uint8)."""
+        start = time.perf_counter()
+        batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
+        if batch.dtype == torch.uint8:
+            out = self.model.enhance_uint8(batch, channels)
+        else:
+            x = batch.permute(0, 3, 1, 2).to(self.dtype)
+            out = self.model.enhance(x).clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+            out = out.permute(0, 2, 3, 1)
+        out = out.cpu().numpy()  # synchronizes
+        self.seconds += time.perf_counter() - start
+        self.pixels += batch.shape[0] * batch.shape[1] * batch.shape[2]
+        self.images += batch.shape[0]
+        return out
+
+    def bgr(self, frame):
+        return self([frame], channels="bgr")[0]
+
+
+def enhance_images(jobs, enhancer, batch_size, progress, done=0):
+    """Enhances image jobs, `batch_size` same-size images at a time; returns the failures."""
+    failures, pending = [], []
+
+    def flush():
+        if pending:
+            outputs = enhancer([image for _, image in pending])
+            for (job, _), rgb in zip(pending, outputs):
+                imageio.save_rgb(rgb, job.target)
+            pending.clear()
+
+    for job in jobs:
+        try:
+            image = imageio.read_rgb(job.source)
+        except imageio.READ_ERRORS as error:
+            failures.append(f"{job.source}: cannot read it as an image ({error})")
+            continue
+        if pending and (image.shape != pending[0][1].shape or image.dtype != pending[0][1].dtype
+                        or len(pending) == batch_size):
+            flush()
+        pending.append((job, image))
+        done += 1
+        progress.show(done, f"{job.source} -> {job.target}", final=True)
+    flush()
+    return failures
+
+
+def enhance_videos(jobs, enhancer, progress, done):
+    failures = []
+    for job in jobs:
+        def on_frame(frame, count, job=job):
+            progress.show(done, f"{job.source}: frame {frame}" + (f"/{count}" if count else ""))
+        try:
+            imageio.write_atomically(job.target, lambda tmp: video.transform_video(
+                job.source, tmp, enhancer.bgr, on_frame))
+        except ValueError as error:
+            failures.append(f"{job.source}: {error}")
+            continue
+        done += 1
+        progress.show(done, f"{job.source} -> {job.target}", final=True)
+    return failures
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("sgz-enhance: --device cuda, but PyTorch sees no CUDA device")
+    return torch.device(name)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="sgz-enhance", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("inputs", nargs="*", help="images, videos, folders or globs")
+    parser.add_argument("--input_dir", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("-o", "--output", "--test_dir", dest="output", help="output folder")
+    parser.add_argument("--weights", "--weight_dir", dest="weights", default=None,
+                        help=f"a state_dict .pth (default: the bundled {DEFAULT_WEIGHTS.name})")
+    parser.add_argument("--scale-factor", "--scale_factor", type=int, default=12,
+                        help="the network runs at 1/scale-factor size (default 12, as published)")
+    parser.add_argument("--conv-type", "--conv_type", choices=("dsc", "tc"), default="dsc")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                        help="float16/bfloat16 need CUDA")
+    parser.add_argument("--batch", type=int, default=1, help="same-size images per model call")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    args = parser.parse_args(argv)
+    args.inputs += args.input_dir
+    if not args.inputs:
+        parser.error("give images, videos or folders to enhance")
+    if not args.output:
+        parser.error("give an output folder with -o/--output (or --test_dir)")
+    if args.batch < 1 or args.scale_factor < 1:
+        parser.error("--batch and --scale-factor must be >= 1")
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    jobs, missing = find_jobs(args.inputs, Path(args.output))
+    for spec in missing:
+        print(f"sgz-enhance: {spec}: no such file, folder or match", file=sys.stderr)
+    if not jobs:
+        parser.error("found no images or videos to enhance")
+    problem = check_targets(jobs, args.overwrite)
+    if problem:
+        parser.error(problem)
+    device, dtype = pick_device(args.device), DTYPES[args.dtype]
+    if dtype != torch.float32 and device.type != "cuda":
+        parser.error(f"--dtype {args.dtype} runs on CUDA only; use float32 on the CPU")
+    try:
+        model = load_sgz(args.weights, args.scale_factor, args.conv_type, args.backend, device,
+                         dtype)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"sgz-enhance: {error}", file=sys.stderr)
+        return 2
+    enhancer = Enhancer(model, device, dtype)
+    progress = Progress(len(jobs))
+    start = time.perf_counter()
+    images = [job for job in jobs if not job.is_video]
+    videos = [job for job in jobs if job.is_video]
+    failures = enhance_images(images, enhancer, args.batch, progress)
+    failures += enhance_videos(videos, enhancer, progress, len(images) - len(failures))
+    wall = time.perf_counter() - start
+    done = len(jobs) - len(failures)
+    backend = model.backend or args.backend
+    print(f"enhanced {done} of {len(jobs)} file(s) into {args.output} in {wall:.2f} s "
+          f"({backend} backend, {device}, {args.dtype})", file=sys.stderr)
+    if enhancer.images:
+        print(f"model: {enhancer.seconds / enhancer.images * 1e3:.1f} ms per image or frame, "
+              f"{enhancer.pixels / enhancer.seconds / 1e6:.1f} megapixels/s", file=sys.stderr)
+    for failure in failures:
+        print(f"skipped {failure}", file=sys.stderr)
+    return 1 if failures or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
