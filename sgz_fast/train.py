@@ -233,7 +233,7 @@ def train(args):
     batches = -(-len(sampler.inner) // args.train_batch_size)
     if is_main:
         print(f"sgz-train: {len(dataset)} images, {world} process(es) on {device}, backend "
-              f"{model.backend}, semantic {args.semantic}", flush=True)
+              f"{model.requested_backend}, semantic {args.semantic}", flush=True)
     progress = Progress((args.num_epochs - start_epoch) * batches - skip, is_main,
                         args.no_progress)
     started = time.perf_counter()
@@ -277,6 +277,9 @@ def train(args):
         if stop:
             break
     progress.close()
+    if is_main:
+        print(f"sgz-train: done after {step} steps ({model.backend} backend), snapshots in "
+              f"{folder}", flush=True)
     if world > 1:
         dist.destroy_process_group()
     return model
