@@ -1,15 +1,21 @@
 """One SGZ training step: fused vs reference backend, side by side; then, with the semantic
 term on, where the step's time goes.
 
-    python benchmarks/bench_train.py [--device cpu|cuda] [--batch 2] [--size 256]
+    python benchmarks/bench_train.py [--device cpu|cuda] [--batch 2] [--size 256] [--rounds 5]
+                                     [--cpu-time]
 
 A step is sgz_fast.train.train_step: forward, the SGZ loss, backward, gradient-norm clip, Adam,
-float32. Both backends start from the same weights and train on the same batch. torch.compile
-is not timed: inductor did not finish compiling the curve's backward in 5 minutes on the 2-core
-development machine (bench_curve.py).
+float32. Both backends start from the same weights and train on the same batch. The timings
+are taken in rounds, alternating the order, and the medians over rounds are reported: on a
+shared machine the load drifts, and timings taken back to back compare better. --cpu-time (CPU
+only) times one thread by this process's CPU time, which other jobs on the machine barely
+disturb. torch.compile is not timed: inductor did not finish compiling the curve's backward in
+5 minutes on the 2-core development machine (bench_curve.py).
 """
 import argparse
+import statistics
 import sys
+import time
 
 import torch
 
@@ -24,15 +30,24 @@ def step_fn(model, semantic, images, args):
     return lambda: train.train_step(model, semantic, optimizer, images, args)
 
 
-def semantic_split(semantic, images, device, min_run_time):
-    """Times of the semantic network alone: forward, and forward + backward to the image."""
+def semantic_steps(semantic, images):
+    """The semantic network alone: forward, and forward + backward to the image."""
     enhanced = images.detach().clone().requires_grad_()
 
     def backward():
         enhanced.grad = None
         semantic(enhanced).sum().backward()
-    return time_side_by_side({"semantic forward": lambda: semantic(images),
-                              "semantic forward+backward": backward}, device, min_run_time)
+    return {"semantic forward": lambda: semantic(images), "semantic forward+backward": backward}
+
+
+def in_rounds(steps, rounds, device, min_run_time, timer):
+    """{name: median over rounds of the median ms}, and the per-round timings."""
+    results = []
+    for r in range(rounds):
+        order = list(steps) if r % 2 == 0 else list(reversed(steps))
+        results.append(time_side_by_side({k: steps[k] for k in order}, device, min_run_time,
+                                         timer))
+    return {k: statistics.median(t[k].median_ms for t in results) for k in steps}, results
 
 
 def main():
@@ -40,11 +55,18 @@ def main():
     extra.add_argument("--batch", type=int, default=2)
     extra.add_argument("--size", type=int, default=256)
     extra.add_argument("--semantic", default="efficientnet-lite0")
+    extra.add_argument("--rounds", type=int, default=5)
+    extra.add_argument("--cpu-time", action="store_true")
     ours, rest = extra.parse_known_args()
     sys.argv = sys.argv[:1] + rest
     bench, device, dtype = parse_args(__doc__)
     if dtype != torch.float32:
         raise SystemExit("bench_train: training runs in float32 (autocast is --amp of sgz-train)")
+    timer = time.perf_counter
+    if ours.cpu_time:
+        torch.set_num_threads(1)
+        timer = time.process_time
+    clock = "CPU time of 1 thread" if ours.cpu_time else f"wall time, {torch.get_num_threads()} threads"
     args = train.build_parser().parse_args([])
     torch.manual_seed(0)
     images = torch.rand(ours.batch, 3, ours.size, ours.size, device=device) ** 2
@@ -54,35 +76,34 @@ def main():
 
     steps = {"reference": step_fn(reference, None, images, args),
              "fused": step_fn(fused, None, images, args)}
-    times = time_side_by_side(steps, device, bench.min_run_time)
-    ratio = times["reference"].median_ms / times["fused"].median_ms
-    rows = [f"| semantic off | {k} step | {v.median_ms:.1f} ± {v.iqr_ms:.1f} |"
-            for k, v in times.items()]
-    rows.append(f"| semantic off | reference / fused | {ratio:.2f}x |")
-    data = {"semantic_off": {k: round(v.median_ms, 3) for k, v in times.items()},
-            "fused_speedup": round(ratio, 2)}
+    times, results = in_rounds(steps, ours.rounds, device, bench.min_run_time, timer)
+    ratios = sorted(t["reference"].median_ms / t["fused"].median_ms for t in results)
+    ratio = statistics.median(ratios)
+    rows = [f"| semantic off | {k} step | {v:.1f} |" for k, v in times.items()]
+    rows.append(f"| semantic off | reference / fused | **{ratio:.2f}x** (rounds: "
+                f"{', '.join(f'{x:.2f}' for x in ratios)}) |")
+    data = {"clock": clock, "semantic_off_ms": {k: round(v, 3) for k, v in times.items()},
+            "fused_speedup": round(ratio, 2), "fused_speedup_rounds": [round(x, 2) for x in ratios]}
     print("\n".join(rows), flush=True)
 
     semantic = build_semantic(ours.semantic, args.num_of_SegClass).to(device)
-    on = time_side_by_side({"fused step": step_fn(fused, semantic, images, args)}, device,
-                           bench.min_run_time)
-    on.update(semantic_split(semantic, images, device, bench.min_run_time))
-    total = on["fused step"].median_ms
-    for name, timing in on.items():
-        share = f" ({100 * timing.median_ms / total:.0f}% of the step)" if name != "fused step" else ""
-        rows.append(f"| semantic {ours.semantic} | {name} | {timing.median_ms:.1f} ± "
-                    f"{timing.iqr_ms:.1f}{share} |")
-    sgz_part = total - on["semantic forward+backward"].median_ms
-    rows.append(f"| semantic {ours.semantic} | rest of the step (SGZ net, losses, Adam) | "
-                f"{sgz_part:.1f} ({100 * sgz_part / total:.0f}%) |")
-    data["semantic_on"] = {k: round(v.median_ms, 3) for k, v in on.items()}
-    print("\n".join(rows[-4:]), flush=True)
+    on = {"fused step, semantic on": step_fn(fused, semantic, images, args),
+          "fused step, semantic off": steps["fused"], **semantic_steps(semantic, images)}
+    on, _ = in_rounds(on, ours.rounds, device, bench.min_run_time, timer)
+    total = on["fused step, semantic on"]
+    for name, ms in on.items():
+        rows.append(f"| semantic {ours.semantic} | {name} | {ms:.1f} "
+                    f"({100 * ms / total:.0f}% of the step) |")
+    data["semantic_on_ms"] = {k: round(v, 3) for k, v in on.items()}
+    print("\n".join(rows[-len(on):]), flush=True)
 
-    header = ["| configuration | timing | ms (± IQR) |", "|---|---|---|"]
+    header = ["| configuration | timing | ms |", "|---|---|---|"]
     notes = [f"- SGZ training step (train.train_step): batch {ours.batch}, {ours.size}x{ours.size}, "
              "float32, forward + loss + backward + clip + Adam",
-             "- times: median of torch.utils.benchmark blocked_autorange after warm-up"]
-    path = write_report(f"train-b{ours.batch}-{ours.size}", device, notes, header + rows, data)
+             f"- clock: {clock}; median of torch.utils.benchmark blocked_autorange after warm-up, "
+             f"then the median over {ours.rounds} rounds (order alternating)"]
+    name = f"train-b{ours.batch}-{ours.size}" + ("-cputime" if ours.cpu_time else "")
+    path = write_report(name, device, notes, header + rows, data)
     print(f"wrote {path}")
 
 

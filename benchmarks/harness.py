@@ -5,6 +5,7 @@ import datetime
 import json
 import platform
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,13 @@ class Timing:
     runs: int
 
 
-def time_fn(label, fn, min_run_time=1.0, warmup=3):
-    """Median and interquartile range of fn() in milliseconds, after `warmup` calls."""
+def time_fn(label, fn, min_run_time=1.0, warmup=3, timer=time.perf_counter):
+    """Median and interquartile range of fn() in milliseconds, after `warmup` calls.
+    `timer` time.process_time measures this process's CPU time instead of wall time."""
     for _ in range(warmup):
         fn()
-    measurement = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
+    measurement = tb.Timer(stmt="fn()", globals={"fn": fn}, timer=timer,
+                           num_threads=torch.get_num_threads()
                            ).blocked_autorange(min_run_time=min_run_time)
     return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
 
@@ -41,7 +44,7 @@ def parse_args(doc):
     return args, torch.device(args.device), getattr(torch, args.dtype)
 
 
-def time_side_by_side(steps, device, min_run_time):
+def time_side_by_side(steps, device, min_run_time, timer=time.perf_counter):
     """Times each named step, synchronizing after it on CUDA; returns {name: Timing}."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = {}
@@ -49,7 +52,7 @@ def time_side_by_side(steps, device, min_run_time):
         def timed(step=step):
             step()
             sync()
-        times[name] = time_fn(name, timed, min_run_time)
+        times[name] = time_fn(name, timed, min_run_time, timer=timer)
     return times
 
 
