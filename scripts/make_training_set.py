@@ -23,7 +23,7 @@ SKIMAGE_PHOTOS = ["immunohistochemistry", "stereo_motorcycle", "hubble_deep_fiel
                   "camera", "coins", "moon", "clock", "grass", "gravel", "brick"]
 HELD_OUT = {"astronaut", "chelsea", "coffee", "rocket"}
 OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
-EXPOSURES_EV = [-4.0, -3.0, -2.0, -1.0, 1.0, 2.0]  # SICE spans dark to bright
+EXPOSURES_EV = [-6.0, -5.0, -4.0, -3.0, -2.0, -1.0, 1.0, 2.0]  # SICE spans dark to bright
 GAMMA = 2.2
 
 
