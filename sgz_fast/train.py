@@ -9,7 +9,8 @@ Accepts the published trainer's flags with their defaults, so its commands run u
 Snapshots ``Epoch{epoch}.pth`` (epoch counted from 0, as published) are plain state_dicts the
 published code loads; ``checkpoint.pth`` beside them holds everything ``--resume`` needs.
 Several processes: ``torchrun --nproc_per_node=K -m sgz_fast.train ...`` (DistributedDataParallel,
-gloo on CPU, NCCL on GPUs; --train_batch_size is per process).
+gloo on CPU, NCCL on GPUs; --train_batch_size is per process; the progress display and
+loss_log.csv show process 0's own batch).
 """
 import argparse
 import csv
