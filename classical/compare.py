@@ -10,6 +10,7 @@ import argparse
 import datetime
 import platform
 import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -18,8 +19,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 from skimage import data
 
+from sgz_fast.enhance import find_jobs
+from sgz_fast.imageio import READ_ERRORS, read_rgb
+
 from . import METHODS, metrics
-from .io import find_images, read_rgb
+from ._image import from_float
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIR_PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
@@ -131,6 +135,23 @@ def machine():
         return platform.processor() or "unknown CPU"
 
 
+def read_inputs(sources):
+    """The images named by `sources` (files, folders, globs) as uint8 RGB; what cannot be read
+    is reported and left out."""
+    jobs, missing = find_jobs(sources, Path())
+    for spec in missing:
+        print(f"{spec}: no such file, folder or match", file=sys.stderr)
+    images = []
+    for job in (job for job in jobs if not job.is_video):
+        try:
+            image = read_rgb(job.source)
+        except READ_ERRORS as error:
+            print(f"skipped {job.source}: cannot read it as an image ({error})", file=sys.stderr)
+            continue
+        images.append(image if image.dtype == np.uint8 else from_float(image, np.uint8))
+    return images
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="*", help="dark images or folders (default: bundled samples)")
@@ -139,9 +160,10 @@ def main(argv=None):
     parser.add_argument("--with-sgz", metavar="WEIGHTS", help="add SGZ with these weights")
     args = parser.parse_args(argv)
 
-    sources = args.inputs or [ROOT / "sgz_fast" / "samples"]
-    dark_inputs = [read_rgb(p) for p, _ in find_images(sources)]
-    dark_inputs = [d if d.dtype == np.uint8 else (d * 255 + 0.5).astype(np.uint8) for d in dark_inputs]
+    sources = args.inputs or [str(ROOT / "sgz_fast" / "samples")]
+    dark_inputs = read_inputs(sources)
+    if not dark_inputs:
+        parser.error(f"no readable images in {sources}")
     methods = dict(METHODS)
     if args.with_sgz:
         methods["sgz"] = sgz_method(args.with_sgz)

@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from classical.io import IMAGE_SUFFIXES, read_rgb
-
 from . import _extension, ops, reference
+from .imageio import IMAGE_SUFFIXES, read_rgb
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 ITERATIONS = 8
@@ -42,7 +41,7 @@ def exposure_factors(image, scale, target, steps=30):
 
 
 def read_image(path):
-    """(1, 3, H, W) float32 in [0, 1], upright, 16-bit greyscale at full range (classical.io)."""
+    """(1, 3, H, W) float32 in [0, 1], upright, 16-bit greyscale at full range (sgz_fast.imageio)."""
     rgb = read_rgb(path)
     rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb
     return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous()

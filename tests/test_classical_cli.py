@@ -1,5 +1,5 @@
-"""sgz-classical on a folder tree: outputs mirrored, inputs and outputs never overwritten,
-unreadable files reported and skipped with exit status 1."""
+"""sgz-classical on a folder tree and globs: outputs mirrored, inputs and outputs never
+overwritten, unreadable files reported and skipped with exit status 1."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -50,8 +50,27 @@ def test_never_overwrites_an_input(tree, capsys):
     original = (tree / "a.png").read_bytes()
     with pytest.raises(SystemExit):
         cli.main(["-m", "he", str(tree), "-o", str(tree), "--overwrite"])
-    assert "replace an input" in capsys.readouterr().err
+    assert "would overwrite an input" in capsys.readouterr().err
     assert (tree / "a.png").read_bytes() == original
+
+
+def test_globs_keep_names_and_missing_inputs_are_reported(tree, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["-m", "he", str(tree / "**" / "*.jpg"), "-o", str(out)]) == 0
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == ["b.jpg"]
+    assert cli.main(["-m", "he", str(tree / "*.png"), str(tree / "nothing*.png"),
+                     "-o", str(tmp_path / "out2")]) == 1
+    assert "nothing*.png: no such file, folder or match" in capsys.readouterr().err
+    assert (tmp_path / "out2" / "a.png").is_file()
+
+
+def test_all_refuses_two_inputs_with_one_name(tree, tmp_path, capsys):
+    (tree / "sub" / "a.png").write_bytes((tree / "a.png").read_bytes())
+    with pytest.raises(SystemExit):
+        cli.main(["-m", "all", str(tree / "a.png"), str(tree / "sub" / "a.png"),
+                  "-o", str(tmp_path / "out")])
+    assert "would both be written to" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_file_reported_skipped_nonzero_exit(tree, tmp_path, capsys):
