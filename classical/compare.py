@@ -1,4 +1,4 @@
-"""Compares the classical methods (and SGZ, given its weights): python -m classical.compare
+"""Compares the classical methods (and SGZ with --with-sgz): python -m classical.compare
 
 Writes <out>/<date>-classical-comparison.md, a table of time per megapixel, peak memory,
 PSNR/SSIM on synthetic low-light pairs (CC0 photos from skimage.data darkened by
@@ -16,11 +16,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from skimage import data
 
 from sgz_fast.enhance import find_jobs
-from sgz_fast.imageio import READ_ERRORS, read_rgb
+from sgz_fast.imageio import READ_ERRORS, read_rgb, to_tensor, to_uint8
+from sgz_fast.model import load_sgz
 
 from . import METHODS, metrics
 from ._image import from_float
@@ -29,26 +31,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PAIR_PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
                "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0]}
 SEED = 0
+BUNDLED = object()  # --with-sgz given without a path
 
 
-def sgz_method(weights):
-    """SGZ as one more method, imported only when asked for (sgz_fast.model lands separately).
-    Assumes SGZ() takes a (1, 3, H, W) float batch and returns the enhanced batch first."""
-    try:
-        import torch
-        from sgz_fast.model import SGZ
-    except ImportError as error:
-        raise SystemExit(f"--with-sgz needs sgz_fast.model.SGZ, not available here ({error})")
-    model = SGZ()
-    model.load_state_dict(torch.load(weights, map_location="cpu"))
-    model.eval()
+def sgz_method(weights=None):
+    """SGZ (sgz_fast.model) as one more method, at scale factor 12 as published, with the
+    weights at `weights` (None: the bundled default). uint8 images go through
+    SGZ.enhance_uint8; float ones through SGZ.enhance, rounded as torchvision's save_image
+    rounds (both give (H, W, 3) uint8). A missing or unreadable weights file raises
+    FileNotFoundError / ValueError with the path in the message."""
+    model = load_sgz(weights, scale_factor=12)
 
+    @torch.inference_mode()
     def sgz(image):
-        x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            y = model(x)
-        y = y[0] if isinstance(y, (tuple, list)) else y
-        return (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        if image.dtype == np.uint8:
+            return model.enhance_uint8(torch.from_numpy(np.ascontiguousarray(image))).numpy()
+        return to_uint8(model.enhance(to_tensor(image).float()))
     return sgz
 
 
@@ -157,7 +155,9 @@ def main(argv=None):
     parser.add_argument("inputs", nargs="*", help="dark images or folders (default: bundled samples)")
     parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--date", default=datetime.date.today().isoformat())
-    parser.add_argument("--with-sgz", metavar="WEIGHTS", help="add SGZ with these weights")
+    parser.add_argument("--with-sgz", metavar="WEIGHTS", nargs="?", const=BUNDLED,
+                        help="add SGZ, with the weights at WEIGHTS or, given no path, the bundled "
+                        "default ones (put the option after the inputs, or write --with-sgz=PATH)")
     args = parser.parse_args(argv)
 
     sources = args.inputs or [str(ROOT / "sgz_fast" / "samples")]
@@ -165,8 +165,11 @@ def main(argv=None):
     if not dark_inputs:
         parser.error(f"no readable images in {sources}")
     methods = dict(METHODS)
-    if args.with_sgz:
-        methods["sgz"] = sgz_method(args.with_sgz)
+    if args.with_sgz is not None:
+        try:
+            methods["sgz"] = sgz_method(None if args.with_sgz is BUNDLED else args.with_sgz)
+        except (FileNotFoundError, ValueError) as error:
+            parser.exit(2, f"classical.compare: --with-sgz: {error}\n")
     rows, dark_row, outputs = evaluate(methods, dark_inputs)
 
     out = Path(args.output)
