@@ -4,7 +4,8 @@ Writes <out>/<date>-classical-comparison.md, a table of time per megapixel, peak
 PSNR/SSIM on synthetic low-light pairs (CC0 photos from skimage.data darkened by
 classical.metrics.synthetic_low_light with a fixed seed) and no-reference measures (LOE,
 entropy, colourfulness) on real dark inputs (default: the bundled samples), and
-<out>/<date>-classical-grid.png, inputs as rows and methods as columns.
+<out>/<date>-classical-grid.jpg, inputs as rows and methods as columns (JPEG at quality 90:
+a PNG of these photo tiles is several times larger).
 """
 import argparse
 import datetime
@@ -133,6 +134,12 @@ def machine():
         return platform.processor() or "unknown CPU"
 
 
+def shown(source):
+    """A path for the report: relative to the repository when inside it."""
+    path = Path(source).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(source)
+
+
 def read_inputs(sources):
     """The images named by `sources` (files, folders, globs) as uint8 RGB; what cannot be read
     is reported and left out."""
@@ -174,8 +181,8 @@ def main(argv=None):
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    grid_path = out / f"{args.date}-classical-grid.png"
-    grid(dark_inputs, outputs).save(grid_path, optimize=True)
+    grid_path = out / f"{args.date}-classical-grid.jpg"
+    grid(dark_inputs, outputs).save(grid_path, quality=90, optimize=True)
     lines = [f"# Classical methods compared, {args.date}", "",
              f"- machine: {machine()}, no GPU; numpy {np.__version__}",
              f"- time and peak memory: per megapixel, median over {len(PAIR_PHOTOS)} photos "
@@ -184,7 +191,7 @@ def main(argv=None):
              f"- PSNR (dB) / SSIM: enhanced synthetic low light (Lv et al. 2021, seed {SEED}) "
              "against the original photo; higher is better",
              f"- LOE (lower is better), entropy (bits), colourfulness: on {len(dark_inputs)} dark "
-             f"inputs ({', '.join(str(s) for s in sources)})",
+             f"inputs ({', '.join(map(shown, sources))})",
              "", *table(rows, dark_row), "", f"![grid]({grid_path.name})", ""]
     md = out / f"{args.date}-classical-comparison.md"
     md.write_text("\n".join(lines))
