@@ -95,9 +95,7 @@ def brightness(image, kind):
     on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], unrounded, a new
     array the caller may overwrite."""
     if image.dtype == np.uint8:
-        if kind == "max":
-            levels = max_rgb(image)
-            return levels, cv2.LUT(levels, LEVELS_01)
+        assert kind == "luma", "uint8 max(R, G, B) is max_rgb(image): no float copy needed"
         # Unrounded Y for the gain: rounding a dark pixel's Y to 256 levels errs by up to 10%.
         r, g, b = split(image)
         value = cv2.addWeighted(r, 0.299 / 255, g, 0.587 / 255, 0, dtype=cv2.CV_32F)
