@@ -4,9 +4,10 @@
 // Forward: one block per 8 x 32 pixel tile of one image (and one chunk of up to 32 output
 // channels when Cout is larger). Per chunk of input channels it loads the tile's 10 x 34
 // neighbourhood into shared memory (zero outside the image: the conv's padding), computes the
-// depthwise result of the tile there, and each thread adds its 8 outputs x 4 pixels (4 x 1 when
-// Cout <= 4) of the pointwise product in registers: the depthwise intermediate never reaches
-// device memory. The inputs are read in place from each tensor of the list.
+// depthwise result of the tile there (a 3 x 3 window sliding down each column in registers),
+// and each thread adds its 8 outputs x 4 pixels (4 x 1 when Cout <= 4) of the pointwise product
+// in registers: the depthwise intermediate never reaches device memory. The inputs are read in
+// place from each tensor of the list.
 //
 // Backward: as on the CPU, the depthwise result is recomputed, not saved (saving it would cost
 // Cin x H x W values per image, 530 MB in float32 for a 64-channel layer at 1080p). One fused
@@ -14,9 +15,9 @@
 // in shared memory, g_d = pw^T g_z is formed on the neighbourhood too, so the input gradient
 // (g_d through the flipped 3x3 kernel) needs no g_d in device memory. Weight gradients are
 // deterministic, without atomics: a persistent grid (one wave) in which each block adds its
-// tiles' sums to its own row of a partial buffer, every sum always done by the same warp and
-// lane in the same order; a second kernel adds the rows in block order. The result depends on
-// the grid, i.e. on the GPU model, not on the run.
+// tiles' pixel sums (reduced across each warp in a fixed shuffle order) to its own row of a
+// partial buffer; a second kernel adds the rows in block order. The grid size, and so the
+// rounding, depends on the GPU model, not on the run.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -97,33 +98,76 @@ struct alignas(sizeof(T) * VEC) Pack {
 };
 
 template <typename acc_t>
-struct SharedRow {  // a row of a neighbourhood in shared memory, for depthwise3x3
-  const acc_t* p;
-  SGZ_HD acc_t operator()(int64_t x) const { return p[x]; }
+struct WindowRow {  // a row of a thread's register window, for depthwise3x3
+  const acc_t* v;
+  SGZ_HD acc_t operator()(int64_t x) const { return v[x]; }
 };
 
-// The depthwise result at pixel p of a tile from the tile's neighbourhood `halo`.
-template <typename Tl, typename acc_t>
-__device__ __forceinline__ acc_t depthwise_at(const acc_t* halo, int p, const acc_t* w) {
-  const acc_t* up = halo + (p / Tl::kW) * Tl::kHaloW;
-  return depthwise3x3(SharedRow<acc_t>{up}, SharedRow<acc_t>{up + Tl::kHaloW},
-                      SharedRow<acc_t>{up + 2 * Tl::kHaloW}, p % Tl::kW + 1, w);
+// The depthwise result of column `col` of a tile (kH pixels) from the neighbourhood `halo` of
+// one channel: store(r, bias + taps) for rows r. A 3 x 3 window slides down the column in
+// registers, so each neighbour and tap is read from shared memory once (about 5 loads per
+// result instead of 18).
+template <typename Tl, typename acc_t, typename Store>
+__device__ __forceinline__ void depthwise_column(const acc_t* halo, int col, const acc_t* taps,
+                                                 acc_t bias, const Store& store) {
+  acc_t w[9], win[3][3];
+#pragma unroll
+  for (int k = 0; k < 9; ++k) w[k] = taps[k];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int j = 0; j < 3; ++j) win[i + 1][j] = halo[i * Tl::kHaloW + col + j];
+  }
+#pragma unroll
+  for (int r = 0; r < Tl::kH; ++r) {
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+      win[0][j] = win[1][j];
+      win[1][j] = win[2][j];
+      win[2][j] = halo[(r + 2) * Tl::kHaloW + col + j];
+    }
+    store(r, bias + depthwise3x3(WindowRow<acc_t>{win[0]}, WindowRow<acc_t>{win[1]},
+                                 WindowRow<acc_t>{win[2]}, 1, w));
+  }
 }
 
-// Loads the neighbourhoods of the tile at (y0, x0) for input channels [c0, c0 + count) of
-// image n into s[i * kHaloPixels + h], zero outside the image.
-template <typename Tl, typename T, typename acc_t>
-__device__ __forceinline__ void load_halo(acc_t* s, const Planes<const T>& in, int64_t n, int c0,
-                                          int count, int y0, int x0, const Shape& sh) {
-  for (int e = threadIdx.x; e < count * Tl::kHaloPixels; e += kThreads) {
-    const int i = e / Tl::kHaloPixels, h = e - i * Tl::kHaloPixels;
-    const int y = y0 + h / Tl::kHaloW - 1, x = x0 + h % Tl::kHaloW - 1;
-    acc_t v = 0;
-    if (y >= 0 && y < sh.H && x >= 0 && x < sh.W) {
-      const int64_t HW = static_cast<int64_t>(sh.H) * sh.W;
-      v = static_cast<acc_t>(in.plane(n, c0 + i, HW)[static_cast<int64_t>(y) * sh.W + x]);
+// Where this thread's elements of a tile's neighbourhood, h = threadIdx.x + k * kThreads, lie
+// in an image plane: computed once per tile, so a channel's load is one read per element.
+template <typename Tl>
+struct HaloSlots {
+  static constexpr int kSlots = (Tl::kHaloPixels + kThreads - 1) / kThreads;
+  int64_t offset[kSlots];  // y * W + x; -1 outside the image or past the neighbourhood
+
+  __device__ __forceinline__ HaloSlots(int y0, int x0, const Shape& s) {
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int h = threadIdx.x + k * kThreads;
+      const int y = y0 + h / Tl::kHaloW - 1, x = x0 + h % Tl::kHaloW - 1;
+      const bool inside = h < Tl::kHaloPixels && y >= 0 && y < s.H && x >= 0 && x < s.W;
+      offset[k] = inside ? static_cast<int64_t>(y) * s.W + x : -1;
     }
-    s[e] = v;
+  }
+  // dst[h] = value(offset) for this thread's elements, zero outside the image.
+  template <typename acc_t, typename Value>
+  __device__ __forceinline__ void load(acc_t* dst, const Value& value) const {
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int h = threadIdx.x + k * kThreads;
+      if (h < Tl::kHaloPixels) dst[h] = offset[k] >= 0 ? value(offset[k]) : acc_t(0);
+    }
+  }
+};
+
+// Loads the neighbourhoods of the tile for input channels [c0, c0 + count) of image n into
+// s[i * kHaloPixels + h].
+template <typename Tl, typename T, typename acc_t>
+__device__ __forceinline__ void load_halo(acc_t* s, const HaloSlots<Tl>& slots,
+                                          const Planes<const T>& in, int64_t n, int c0, int count,
+                                          int64_t HW) {
+  for (int i = 0; i < count; ++i) {
+    const T* plane = in.plane(n, c0 + i, HW);
+    slots.load(s + i * Tl::kHaloPixels,
+               [&](int64_t off) { return static_cast<acc_t>(plane[off]); });
   }
 }
 
@@ -142,8 +186,16 @@ struct ForwardLayout {
   SGZ_HD static int out_chunks(const Shape& s) { return (s.cout + kOutputs - 1) / kOutputs; }
 };
 
+// Blocks per SM the register allocation must allow: the forward is limited to 80 registers for
+// 3 blocks (768 threads) per SM, as memory latency needs the threads; the backward to 128. Not
+// for float64 (tests, gradcheck), whose accumulators would spill.
+template <typename T>
+constexpr int blocks_per_sm(int wanted) {
+  return sizeof(at::opmath_type<T>) == 8 ? 1 : wanted;
+}
+
 template <typename T, int OPT, int PPT>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, blocks_per_sm<T>(3))
     dsconv_forward_kernel(Planes<const T> in, const T* __restrict__ dw, const T* __restrict__ db,
                           const T* __restrict__ pw, const T* __restrict__ pb, T* __restrict__ out,
                           Shape s, Activation act, TileGrid g) {
@@ -166,6 +218,8 @@ __global__ void __launch_bounds__(kThreads)
   const int o_block = static_cast<int>(b % out_chunks) * L::kOutputs;
   const int64_t n = b / out_chunks;
   const int y0 = ty * Tl::kH, x0 = tx * Tl::kW;
+  const int64_t HW = static_cast<int64_t>(s.H) * s.W;
+  const HaloSlots<Tl> slots(y0, x0, s);
 
   const int group = threadIdx.x % L::kGroups;
   const int o_local = threadIdx.x / L::kGroups * OPT;  // first output of this thread in w_s
@@ -184,7 +238,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int c0 = 0; c0 < s.cin; c0 += KC) {
     const int kc = min(KC, s.cin - c0);
     __syncthreads();  // the previous chunk's readers are done
-    load_halo<Tl, T>(x_s, in, n, c0, kc, y0, x0, s);
+    load_halo<Tl, T>(x_s, slots, in, n, c0, kc, HW);
     for (int e = threadIdx.x; e < kc * 9; e += kThreads) {
       dw_s[e / 9][e % 9] = static_cast<acc_t>(dw[c0 * 9 + e]);
     }
@@ -197,9 +251,10 @@ __global__ void __launch_bounds__(kThreads)
           o < s.cout ? static_cast<acc_t>(pw[static_cast<int64_t>(o) * s.cin + c0 + c]) : acc_t(0);
     }
     __syncthreads();
-    for (int e = threadIdx.x; e < kc * Tl::kPixels; e += kThreads) {
-      const int c = e / Tl::kPixels, p = e % Tl::kPixels;
-      d_s[c][p] = db_s[c] + depthwise_at<Tl>(x_s + c * Tl::kHaloPixels, p, dw_s[c]);
+    for (int e = threadIdx.x; e < kc * Tl::kW; e += kThreads) {
+      const int c = e / Tl::kW, col = e % Tl::kW;
+      depthwise_column<Tl>(x_s + c * Tl::kHaloPixels, col, dw_s[c], db_s[c],
+                           [&](int r, acc_t v) { d_s[c][r * Tl::kW + col] = v; });
     }
     __syncthreads();
     if (o_first < s.cout) {
@@ -254,38 +309,51 @@ struct PartialLayout {
   }
 };
 
-// Lane sums in a fixed shuffle tree: the same order on every run.
-template <typename acc_t>
-__device__ __forceinline__ acc_t warp_sum(acc_t v) {
+// One step of a transpose-reduce across a warp: lanes with bit M set keep the upper half of
+// v[0, 2M) (the entries with that bit set), the others the lower half, each adding its
+// partner's copy of the half it keeps. (A template, so that every index is a constant.)
+template <int M, typename acc_t>
+__device__ __forceinline__ void transpose_reduce_step(acc_t (&v)[32], int lane) {
+  const bool upper = (lane & M) != 0;
 #pragma unroll
-  for (int m = 16; m > 0; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
-  return v;
+  for (int k = 0; k < M; ++k) {
+    const acc_t send = upper ? v[k] : v[k + M];
+    const acc_t keep = upper ? v[k + M] : v[k];
+    v[k] = keep + __shfl_xor_sync(0xffffffffu, send, M);
+  }
 }
 
 // For q < count: acc[index(q)] += sum over the tile's pixels p of term(q, p). Warp w takes the
-// batches of 32 consecutive q starting at 32 w, 32 w + kThreads, ...; its lanes split the
-// pixels, and lane j adds the total of q = batch + j: each sum is always made by the same lane
-// in the same order (deterministic), and one coalesced update serves 32 sums.
+// batches of 32 consecutive q starting at 32 w, 32 w + kThreads, ...: each lane sums its pixels
+// for the 32 q of the batch, then a transpose-reduce (31 shuffles) leaves the total of
+// q = batch + l in lane l, which makes one coalesced update. Each sum is always made by the
+// same lanes in the same order: deterministic.
 template <int kPixels, typename acc_t, typename Term, typename Index>
 __device__ __forceinline__ void add_pixel_sums(int count, const Term& term, const Index& index,
                                                acc_t* acc) {
+  static_assert(kPixels % 32 == 0, "whole warps of pixels");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int batch = warp * 32; batch < count; batch += kThreads) {
-    const int size = min(32, count - batch);
-    acc_t mine = 0;
-    for (int j = 0; j < size; ++j) {
-      acc_t sum = 0;
+    acc_t v[32];
 #pragma unroll
-      for (int p = lane; p < kPixels; p += 32) sum += term(batch + j, p);
-      sum = warp_sum(sum);
-      if (lane == j) mine = sum;
+    for (int j = 0; j < 32; ++j) {
+      v[j] = 0;
+      if (batch + j < count) {
+#pragma unroll
+        for (int i = 0; i < kPixels / 32; ++i) v[j] += term(batch + j, lane + 32 * i);
+      }
     }
-    if (lane < size) acc[index(batch + lane)] += mine;
+    transpose_reduce_step<16>(v, lane);
+    transpose_reduce_step<8>(v, lane);
+    transpose_reduce_step<4>(v, lane);
+    transpose_reduce_step<2>(v, lane);
+    transpose_reduce_step<1>(v, lane);
+    if (batch + lane < count) acc[index(batch + lane)] += v[0];
   }
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, blocks_per_sm<T>(2))
     dsconv_backward_kernel(const T* __restrict__ grad, const T* __restrict__ out,
                            Planes<const T> in, Planes<T> grad_in, const T* __restrict__ dw,
                            const T* __restrict__ db, const T* __restrict__ pw,
@@ -314,6 +382,7 @@ __global__ void __launch_bounds__(kThreads)
     const int ty = static_cast<int>(tile / g.tiles_x % g.tiles_y);
     const int64_t n = tile / g.per_image();
     const int y0 = ty * Tl::kH, x0 = tx * Tl::kW;
+    const HaloSlots<Tl> slots(y0, x0, s);
     // Pixels of the tile outside the image have g_z = 0, so they add nothing to the sums.
     const auto interior = [](int p) { return Tl::halo_index(p); };
 
@@ -321,7 +390,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int c0 = 0; c0 == 0 || c0 < s.cin; c0 += KC) {
       const int kc = max(0, min(KC, s.cin - c0));
       __syncthreads();  // the previous chunk's readers are done
-      load_halo<Tl, T>(x_s, in, n, c0, kc, y0, x0, s);
+      load_halo<Tl, T>(x_s, slots, in, n, c0, kc, HW);
       for (int e = threadIdx.x; e < kc * 9; e += kThreads) {
         const acc_t w = static_cast<acc_t>(dw[c0 * 9 + e]);
         dw_s[e / 9][e % 9] = w;
@@ -331,25 +400,22 @@ __global__ void __launch_bounds__(kThreads)
         db_s[e] = db != nullptr ? static_cast<acc_t>(db[c0 + e]) : acc_t(0);
       }
       __syncthreads();
-      for (int e = threadIdx.x; e < kc * Tl::kPixels; e += kThreads) {
-        const int c = e / Tl::kPixels, p = e % Tl::kPixels;
-        d_s[c][p] = db_s[c] + depthwise_at<Tl>(x_s + c * HP, p, dw_s[c]);
+      for (int e = threadIdx.x; e < kc * Tl::kW; e += kThreads) {
+        const int c = e / Tl::kW, col = e % Tl::kW;
+        depthwise_column<Tl>(x_s + c * HP, col, dw_s[c], db_s[c],
+                             [&](int r, acc_t v) { d_s[c][r * Tl::kW + col] = v; });
       }
 
       for (int o0 = 0; o0 < s.cout; o0 += OC) {
         const int oc = min(OC, s.cout - o0);
         __syncthreads();  // d_s is written; the previous readers of gz_s and pwt_s are done
         if (c0 == 0 || s.cout > OC) {
-          for (int e = threadIdx.x; e < oc * HP; e += kThreads) {
-            const int o = e / HP, h = e - o * HP;
-            const int y = y0 + h / Tl::kHaloW - 1, x = x0 + h % Tl::kHaloW - 1;
-            acc_t v = 0;
-            if (y >= 0 && y < s.H && x >= 0 && x < s.W) {
-              const int64_t off = ((n * s.cout + o0 + o) * s.H + y) * s.W + x;
-              v = static_cast<acc_t>(grad[off]) *
-                  activation_grad(static_cast<acc_t>(out[off]), act);
-            }
-            gz_s[o][h] = v;
+          for (int o = 0; o < oc; ++o) {
+            const int64_t plane = (n * s.cout + o0 + o) * HW;
+            slots.load(gz_s[o], [&](int64_t off) {
+              return static_cast<acc_t>(grad[plane + off]) *
+                     activation_grad(static_cast<acc_t>(out[plane + off]), act);
+            });
           }
         }
         for (int e = threadIdx.x; e < oc * KC; e += kThreads) {
@@ -398,12 +464,13 @@ __global__ void __launch_bounds__(kThreads)
             return gd_s[c][interior(p)] * x_s[c * HP + h];
           },
           [&](int q) { return part.dw + c0 * 9 + q; }, sums);
-      for (int e = threadIdx.x; e < kc * Tl::kPixels; e += kThreads) {
-        const int c = e / Tl::kPixels, p = e % Tl::kPixels;
-        const int y = y0 + p / Tl::kW, x = x0 + p % Tl::kW;
-        if (y >= s.H || x >= s.W) continue;
-        grad_in.plane(n, c0 + c, HW)[static_cast<int64_t>(y) * s.W + x] =
-            static_cast<T>(depthwise_at<Tl>(gd_s[c], p, flipped_s[c]));
+      for (int e = threadIdx.x; e < kc * Tl::kW; e += kThreads) {
+        const int c = e / Tl::kW, col = e % Tl::kW;
+        if (x0 + col >= s.W) continue;
+        T* plane = grad_in.plane(n, c0 + c, HW) + x0 + col;
+        depthwise_column<Tl>(gd_s[c], col, flipped_s[c], acc_t(0), [&](int r, acc_t v) {
+          if (y0 + r < s.H) plane[static_cast<int64_t>(y0 + r) * s.W] = static_cast<T>(v);
+        });
       }
     }
   }
