@@ -83,6 +83,20 @@ def copy_bandwidth_gbs(device, megabytes=512):
     return 2 * src.numel() * 4 / (timing.median_ms * 1e-3) / 1e9
 
 
+def fp32_fma_gflops(device, n=8192):
+    """Measured float32 matrix-product rate without TF32 (the CUDA cores' FMA pipes, which the
+    fused kernels use for every dtype), the arithmetic ceiling."""
+    a = torch.rand(n, n, device=device)
+    b = torch.rand(n, n, device=device)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        timing = time_fn("mm", lambda: torch.mm(a, b), min_run_time=0.5)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return 2 * n**3 / (timing.median_ms * 1e-3) / 1e9
+
+
 def write_report(name, device, header_lines, table_lines, data):
     """Writes results/<date>-<name>-<device>.md and .json; returns the .md path."""
     RESULTS.mkdir(exist_ok=True)
