@@ -35,7 +35,9 @@ def onnx_step(model, x):
 
 
 def main():
-    args, device, dtype = parse_args(__doc__)
+    args, device, dtype = parse_args(__doc__, extra=[
+        ("--no-compile", {"action": "store_true",
+                          "help": "skip torch.compile (inductor takes minutes on this model)"})])
     rows, data = [], []
     for s, h, w in CUDA_CASES if device.type == "cuda" else CPU_CASES:
         fused = SGZ(s, backend="fused").to(device, dtype).eval()
@@ -43,12 +45,13 @@ def main():
         reference.load_state_dict(fused.state_dict())
         x = torch.rand(1, 3, h, w, device=device, dtype=dtype)
         frame = (x[0].permute(1, 2, 0) * 255).to(torch.uint8).contiguous()
-        compiled = torch.compile(reference, dynamic=False)
         with torch.inference_mode():
             steps = {"fused": lambda: fused.enhance(x),
                      "fused uint8": lambda: fused.enhance_uint8(frame),
-                     "eager": lambda: reference(x),
-                     "compile": lambda: compiled(x)}
+                     "eager": lambda: reference(x)}
+            if not args.no_compile:
+                compiled = torch.compile(reference, dynamic=False)
+                steps["compile"] = lambda: compiled(x)
             if device.type == "cpu" and dtype == torch.float32:
                 onnx = onnx_step(reference, x)
                 if onnx is not None:

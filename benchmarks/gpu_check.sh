@@ -41,6 +41,7 @@ done
 for dtype in float32 float16; do
   step "bench-dsconv-$dtype" "$PY" benchmarks/bench_dsconv.py --device cuda --dtype "$dtype" --min-run-time 0.3
 done
+step bench-model-float16 "$PY" benchmarks/bench_model.py --device cuda --dtype float16 --min-run-time 0.3 --no-compile
 for md in benchmarks/results/*-cuda.md; do
   [ -f "$md" ] && { echo; cat "$md"; cp "$md" "${md%.md}.json" "$OUT/" 2>/dev/null; } >> "$report"
 done

@@ -31,9 +31,12 @@ def time_fn(label, fn, min_run_time=1.0, warmup=3):
     return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
 
 
-def parse_args(doc):
-    """The benchmarks' shared flags; returns (args, device, dtype)."""
+def parse_args(doc, extra=()):
+    """The benchmarks' shared flags, plus `extra` (flag, add_argument options) pairs; returns
+    (args, device, dtype)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
