@@ -3,15 +3,30 @@
     python benchmarks/bench_dsconv.py [--device cpu|cuda] [--dtype float32|float16|bfloat16]
 
 Batch 1, ReLU, the SGZ layer shapes 32->32 and two 32-channel inputs -> 32, at 256x256 and
-1920x1080. "forward+backward" gives gradients to the weights and the inputs, as in training.
+1920x1080 (1920x1080 only on CUDA). "forward+backward" gives gradients to the weights and the
+inputs, as in training. On CUDA, "eager" is cuDNN, and the fused op's achieved GB/s and GFLOP/s
+are shown against the measured copy bandwidth and float32 FMA rate.
 """
 import torch
 
-from harness import parse_args, time_side_by_side, write_report
+from harness import (copy_bandwidth_gbs, fp32_fma_gflops, parse_args, time_side_by_side,
+                     write_report)
 from sgz_fast import ops, reference
 
 SIZES = [(256, 256), (1080, 1920)]
 LAYERS = [("32->32", (32,)), ("2x32->32", (32, 32))]
+
+
+def fused_work(cin, cout, pixels, itemsize, backward):
+    """(bytes, flops) the fused op must move and compute at least: each tensor read or written
+    once; the forward's depthwise and pointwise products, and in the backward the recomputed
+    depthwise, g_d, the pointwise weight gradient, the input and depthwise weight gradients."""
+    moved = (cin + cout) * pixels * itemsize
+    flops = 2 * pixels * (9 * cin + cin * cout)
+    if backward:
+        moved += (2 * cout + 2 * cin) * pixels * itemsize  # grad, output, inputs; input grads
+        flops += 2 * pixels * (27 * cin + 2 * cin * cout)
+    return moved, flops
 
 
 def make_step(fn, inputs, weights, backward):
@@ -35,8 +50,11 @@ def main():
     compiled = torch.compile(reference.dsconv, dynamic=False)
     impls = {"eager": reference.dsconv, "compile": compiled, "fused": ops.dsconv}
 
+    ceilings = None
+    if device.type == "cuda":
+        ceilings = copy_bandwidth_gbs(device), fp32_fma_gflops(device)
     rows, data = [], []
-    for h, w in SIZES:
+    for h, w in (SIZES[1:] if device.type == "cuda" else SIZES):
         for label, channels in LAYERS:
             cin = sum(channels)
             inputs = [torch.rand(1, c, h, w, device=device, dtype=dtype) for c in channels]
@@ -57,16 +75,29 @@ def main():
                 line = (f"| {w}x{h} | {label} | {mode} | {times['eager'].median_ms:.2f} | "
                         f"{times['compile'].median_ms:.2f} | {fused:.2f} ± {times['fused'].iqr_ms:.2f}"
                         f" | {row['fused_vs_eager']:.1f}x | {row['fused_vs_compile']:.2f}x |")
+                if ceilings is not None:
+                    moved, flops = fused_work(cin, 32, h * w, inputs[0].element_size(), backward)
+                    row["fused_gbs"] = round(moved / (fused * 1e-3) / 1e9, 1)
+                    row["fused_gflops"] = round(flops / (fused * 1e-3) / 1e9, 1)
+                    gbs, gflops = row["fused_gbs"], row["fused_gflops"]
+                    line += (f" {gbs:.0f} ({gbs / ceilings[0]:.0%}) | "
+                             f"{gflops:.0f} ({gflops / ceilings[1]:.0%}) |")
                 rows.append(line)
                 data.append(row)
                 print(line, flush=True)
 
     header = ["| size | layer | pass | eager ms | compile ms | fused ms (± IQR) | vs eager | "
-              "vs compile |", "|---|---|---|---|---|---|---|---|"]
+              "vs compile |"
+              + (" fused GB/s (of copy) | fused GFLOP/s (of FMA) |" if ceilings else ""),
+              "|---|---|---|---|---|---|---|---|" + ("---|---|" if ceilings else "")]
     notes = [f"- op: dsconv, batch 1, {args.dtype}, ReLU, biases; forward+backward: gradients "
              "for inputs and all weights",
              "- times: median of torch.utils.benchmark blocked_autorange after warm-up; ratios = "
              "other / fused"]
+    if ceilings:
+        notes.append(f"- measured ceilings: copy {ceilings[0]:.0f} GB/s (read + write), float32 "
+                     f"FMA {ceilings[1]:.0f} GFLOP/s (matmul without TF32); fused GB/s and GFLOP/s "
+                     "count the least bytes and operations of the op (bench_dsconv.fused_work)")
     path = write_report(f"dsconv-{args.dtype}", device, notes, header + rows, data)
     print(f"wrote {path}")
 

@@ -2,7 +2,8 @@
 # The GPU check: on a machine with a GPU and no network (torch already installed), builds the
 # extension, runs the tests (the CUDA cases run for real there), runs the microbenchmarks,
 # and writes one report, gpu_report.md, with the logs beside it in $OUT (default ./gpu_check).
-# About 5 minutes on an H100; every step runs even if an earlier one fails.
+# About 7 minutes on an H100 (the dsconv benchmark's torch.compile runs take most of its time);
+# every step runs even if an earlier one fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check}"
@@ -37,6 +38,10 @@ step tests "$PY" -m pytest -q -rs tests
 for dtype in float32 float16; do
   step "bench-curve-$dtype" "$PY" benchmarks/bench_curve.py --device cuda --dtype "$dtype" --min-run-time 0.5
 done
+for dtype in float32 float16; do
+  step "bench-dsconv-$dtype" "$PY" benchmarks/bench_dsconv.py --device cuda --dtype "$dtype" --min-run-time 0.3
+done
+step bench-model-float16 "$PY" benchmarks/bench_model.py --device cuda --dtype float16 --min-run-time 0.3 --no-compile
 for md in benchmarks/results/*-cuda.md; do
   [ -f "$md" ] && { echo; cat "$md"; cp "$md" "${md%.md}.json" "$OUT/" 2>/dev/null; } >> "$report"
 done

@@ -34,9 +34,12 @@ def time_fn(label, fn, min_run_time=1.0, warmup=3, timer=time.perf_counter):
     return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
 
 
-def parse_args(doc):
-    """The benchmarks' shared flags; returns (args, device, dtype)."""
+def parse_args(doc, extra=()):
+    """The benchmarks' shared flags, plus `extra` (flag, add_argument options) pairs; returns
+    (args, device, dtype)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
@@ -84,6 +87,20 @@ def copy_bandwidth_gbs(device, megabytes=512):
     dst = torch.empty_like(src)
     timing = time_fn("copy", lambda: dst.copy_(src), min_run_time=0.5)
     return 2 * src.numel() * 4 / (timing.median_ms * 1e-3) / 1e9
+
+
+def fp32_fma_gflops(device, n=8192):
+    """Measured float32 matrix-product rate without TF32 (the CUDA cores' FMA pipes, which the
+    fused kernels use for every dtype), the arithmetic ceiling."""
+    a = torch.rand(n, n, device=device)
+    b = torch.rand(n, n, device=device)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        timing = time_fn("mm", lambda: torch.mm(a, b), min_run_time=0.5)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return 2 * n**3 / (timing.median_ms * 1e-3) / 1e9
 
 
 def write_report(name, device, header_lines, table_lines, data):

@@ -3,12 +3,14 @@
 Each method takes an (H, W, 3) RGB numpy image, uint8 or float in [0, 1], and returns the same
 shape and dtype; greyscale, RGBA, 16-bit and empty arrays are refused with an error that says
 how to convert them (the CLI converts such files itself). ``METHODS`` maps the names used by
-the CLI and the comparison to the functions.
+the CLI and the comparison to the functions. The modules are named after the technique, not
+the method, so no function shadows its module: histogram (he, clahe), gamma_correction
+(gamma, agcwd), retinex (ssr, msr), illumination (lime), exposure_fusion (exposure).
 """
-from .exposure import exposure
-from .gamma import agcwd, gamma
+from .exposure_fusion import exposure
+from .gamma_correction import agcwd, gamma
 from .histogram import clahe, he
-from .lime import lime
+from .illumination import lime
 from .retinex import msr, ssr
 
 METHODS = {

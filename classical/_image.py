@@ -3,8 +3,8 @@
 Every method takes an (H, W, 3) RGB image, uint8 or float32/float64 in [0, 1], and returns the
 same shape and dtype. Other inputs are refused with a ValueError/TypeError saying what to do,
 rather than guessed at: greyscale (which channel layout?), RGBA (composite or drop the alpha?),
-16-bit (which white level?) and empty images. The CLI (classical.io.read_rgb) is where files
-of those kinds are converted, with the conventions of sgz_fast's demo.
+16-bit (which white level?) and empty images. The CLI is where files of those kinds are
+converted, by sgz_fast.imageio.read_rgb as for sgz-enhance.
 """
 import cv2
 import numpy as np
@@ -58,29 +58,70 @@ def from_float(result, dtype):
     return np.clip(result, 0.0, 1.0).astype(dtype, copy=False)
 
 
+# The brightness of each uint8 level in [0, 1]: levels * LEVELS_01 computed as a table.
+LEVELS_01 = np.arange(256, dtype=np.float32) * np.float32(1 / 255)
+
+# At 1080p each full-size float32 map is 8 MB, and on our machines first touching freshly
+# allocated memory cost up to 0.3 ms per MB when busy: more than these methods' arithmetic.
+# So the uint8 paths below reuse their buffers (dst=/out=) rather than allocate one per step.
+
+
+def split(image):
+    """R, G, B planes of a uint8 image as new (H, W) arrays. Into arrays made here: cv2.split
+    left to allocate its own outputs (OpenCV's allocator, then copied into numpy arrays) takes
+    milliseconds longer at 1080p than the copy itself."""
+    channels = list(np.empty((3, *image.shape[:2]), np.uint8))
+    cv2.split(image, channels)
+    return channels
+
+
+def max_rgb(image):
+    """max(R, G, B) of a uint8 image, uint8 (H, W)."""
+    r, g, b = split(image)
+    return cv2.max(cv2.max(r, g, dst=r), b, dst=r)
+
+
+def histogram(levels):
+    """Pixel counts of the 256 levels of a uint8 (H, W) map, int64. cv2.calcHist counts in
+    float32, exact up to 2**24 per bin: it is given blocks of fewer pixels than that."""
+    rows = max(1, (1 << 24) // levels.shape[1])
+    return sum(cv2.calcHist([levels[i:i + rows]], [0], None, [256], [0, 256]).ravel()
+               .astype(np.int64) for i in range(0, levels.shape[0], rows))
+
+
 def brightness(image, kind):
     """(levels, value) of each pixel: `kind` "luma" is BT.601 Y = 0.299 R + 0.587 G + 0.114 B
     (as cv2.COLOR_RGB2GRAY), "max" is max(R, G, B) (HSV's V). levels: uint8 (H, W), the value
-    on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], unrounded."""
+    on 256 levels (what histograms count); value: float32 (H, W) in [0, 1], unrounded, a new
+    array the caller may overwrite."""
     if image.dtype == np.uint8:
-        if kind == "max":
-            levels = cv2.max(cv2.max(image[..., 0], image[..., 1]), image[..., 2])
-            return levels, levels * np.float32(1 / 255)
+        assert kind == "luma", "uint8 max(R, G, B) is max_rgb(image): no float copy needed"
         # Unrounded Y for the gain: rounding a dark pixel's Y to 256 levels errs by up to 10%.
-        r, g, b = cv2.split(image)
+        r, g, b = split(image)
         value = cv2.addWeighted(r, 0.299 / 255, g, 0.587 / 255, 0, dtype=cv2.CV_32F)
-        value = cv2.addWeighted(value, 1.0, b, 0.114 / 255, 0, dtype=cv2.CV_32F)
+        cv2.addWeighted(value, 1.0, b, 0.114 / 255, 0, dst=value, dtype=cv2.CV_32F)
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), value
     rgb = image.astype(np.float32, copy=False)
     value = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if kind == "luma" else rgb.max(axis=2)
     return np.rint(value * 255).astype(np.uint8), value
 
 
-def scale_brightness(image, old, new):
-    """Multiplies each pixel's R, G, B by new / old brightness (float32 (H, W) maps in [0, 1]):
-    hue and saturation are kept (a grey pixel stays grey) and black stays black. Returns the
-    image's dtype, clipped (uint8: rounded, saturating)."""
-    gain = new / np.maximum(old, np.float32(1 / 510))
+def luminance_gain(old, new, out=None):
+    """new / old brightness (float32 maps, or tables, in [0, 1]): the factor that takes a
+    pixel from one to the other; black (old = 0) gets gain new * 510 and stays black. `out`
+    may be `old` itself, when the caller is done with it."""
+    gain = np.maximum(old, np.float32(1 / 510), out=out)
+    return np.divide(new, gain, out=gain)
+
+
+def apply_gain(image, gain):
+    """Multiplies each pixel's R, G, B by `gain` (float32 (H, W)): hue and saturation are kept
+    (a grey pixel stays grey). Returns the image's dtype, clipped (uint8: rounded, saturating).
+    uint8 images are scaled channel by channel in place (uint8 x float32 -> uint8 in one
+    OpenCV pass), with no float copy of the image and no 3-channel gain."""
     if image.dtype == np.uint8:
-        return cv2.multiply(image, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
+        channels = split(image)
+        for c in channels:
+            cv2.multiply(c, gain, dst=c, dtype=cv2.CV_8U)
+        return cv2.merge(channels)
     return np.clip(image * gain[..., None], 0.0, 1.0).astype(image.dtype, copy=False)

@@ -1,50 +1,53 @@
-"""Compares the classical methods (and SGZ, given its weights): python -m classical.compare
+"""Compares the classical methods (and SGZ with --with-sgz): python -m classical.compare
 
 Writes <out>/<date>-classical-comparison.md, a table of time per megapixel, peak memory,
 PSNR/SSIM on synthetic low-light pairs (CC0 photos from skimage.data darkened by
 classical.metrics.synthetic_low_light with a fixed seed) and no-reference measures (LOE,
 entropy, colourfulness) on real dark inputs (default: the bundled samples), and
-<out>/<date>-classical-grid.png, inputs as rows and methods as columns.
+<out>/<date>-classical-grid.jpg, inputs as rows and methods as columns (JPEG at quality 90:
+a PNG of these photo tiles is several times larger).
 """
 import argparse
 import datetime
 import platform
 import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from skimage import data
 
+from sgz_fast.enhance import find_jobs
+from sgz_fast.imageio import READ_ERRORS, read_rgb, to_tensor, to_uint8
+from sgz_fast.model import load_sgz
+
 from . import METHODS, metrics
-from .io import find_images, read_rgb
+from ._image import from_float
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIR_PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
                "rocket": data.rocket, "motorcycle": lambda: data.stereo_motorcycle()[0]}
 SEED = 0
+BUNDLED = object()  # --with-sgz given without a path
 
 
-def sgz_method(weights):
-    """SGZ as one more method, imported only when asked for (sgz_fast.model lands separately).
-    Assumes SGZ() takes a (1, 3, H, W) float batch and returns the enhanced batch first."""
-    try:
-        import torch
-        from sgz_fast.model import SGZ
-    except ImportError as error:
-        raise SystemExit(f"--with-sgz needs sgz_fast.model.SGZ, not available here ({error})")
-    model = SGZ()
-    model.load_state_dict(torch.load(weights, map_location="cpu"))
-    model.eval()
+def sgz_method(weights=None):
+    """SGZ (sgz_fast.model) as one more method, at scale factor 12 as published, with the
+    weights at `weights` (None: the bundled default). uint8 images go through
+    SGZ.enhance_uint8; float ones through SGZ.enhance, rounded as torchvision's save_image
+    rounds (both give (H, W, 3) uint8). A missing or unreadable weights file raises
+    FileNotFoundError / ValueError with the path in the message."""
+    model = load_sgz(weights, scale_factor=12)
 
+    @torch.inference_mode()
     def sgz(image):
-        x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            y = model(x)
-        y = y[0] if isinstance(y, (tuple, list)) else y
-        return (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        if image.dtype == np.uint8:
+            return model.enhance_uint8(torch.from_numpy(np.ascontiguousarray(image))).numpy()
+        return to_uint8(model.enhance(to_tensor(image).float()))
     return sgz
 
 
@@ -131,26 +134,55 @@ def machine():
         return platform.processor() or "unknown CPU"
 
 
+def shown(source):
+    """A path for the report: relative to the repository when inside it."""
+    path = Path(source).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(source)
+
+
+def read_inputs(sources):
+    """The images named by `sources` (files, folders, globs) as uint8 RGB; what cannot be read
+    is reported and left out."""
+    jobs, missing = find_jobs(sources, Path())
+    for spec in missing:
+        print(f"{spec}: no such file, folder or match", file=sys.stderr)
+    images = []
+    for job in (job for job in jobs if not job.is_video):
+        try:
+            image = read_rgb(job.source)
+        except READ_ERRORS as error:
+            print(f"skipped {job.source}: cannot read it as an image ({error})", file=sys.stderr)
+            continue
+        images.append(image if image.dtype == np.uint8 else from_float(image, np.uint8))
+    return images
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="*", help="dark images or folders (default: bundled samples)")
     parser.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--date", default=datetime.date.today().isoformat())
-    parser.add_argument("--with-sgz", metavar="WEIGHTS", help="add SGZ with these weights")
+    parser.add_argument("--with-sgz", metavar="WEIGHTS", nargs="?", const=BUNDLED,
+                        help="add SGZ, with the weights at WEIGHTS or, given no path, the bundled "
+                        "default ones (put the option after the inputs, or write --with-sgz=PATH)")
     args = parser.parse_args(argv)
 
-    sources = args.inputs or [ROOT / "sgz_fast" / "samples"]
-    dark_inputs = [read_rgb(p) for p, _ in find_images(sources)]
-    dark_inputs = [d if d.dtype == np.uint8 else (d * 255 + 0.5).astype(np.uint8) for d in dark_inputs]
+    sources = args.inputs or [str(ROOT / "sgz_fast" / "samples")]
+    dark_inputs = read_inputs(sources)
+    if not dark_inputs:
+        parser.error(f"no readable images in {sources}")
     methods = dict(METHODS)
-    if args.with_sgz:
-        methods["sgz"] = sgz_method(args.with_sgz)
+    if args.with_sgz is not None:
+        try:
+            methods["sgz"] = sgz_method(None if args.with_sgz is BUNDLED else args.with_sgz)
+        except (FileNotFoundError, ValueError) as error:
+            parser.exit(2, f"classical.compare: --with-sgz: {error}\n")
     rows, dark_row, outputs = evaluate(methods, dark_inputs)
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    grid_path = out / f"{args.date}-classical-grid.png"
-    grid(dark_inputs, outputs).save(grid_path, optimize=True)
+    grid_path = out / f"{args.date}-classical-grid.jpg"
+    grid(dark_inputs, outputs).save(grid_path, quality=90, optimize=True)
     lines = [f"# Classical methods compared, {args.date}", "",
              f"- machine: {machine()}, no GPU; numpy {np.__version__}",
              f"- time and peak memory: per megapixel, median over {len(PAIR_PHOTOS)} photos "
@@ -159,7 +191,7 @@ def main(argv=None):
              f"- PSNR (dB) / SSIM: enhanced synthetic low light (Lv et al. 2021, seed {SEED}) "
              "against the original photo; higher is better",
              f"- LOE (lower is better), entropy (bits), colourfulness: on {len(dark_inputs)} dark "
-             f"inputs ({', '.join(str(s) for s in sources)})",
+             f"inputs ({', '.join(map(shown, sources))})",
              "", *table(rows, dark_row), "", f"![grid]({grid_path.name})", ""]
     md = out / f"{args.date}-classical-comparison.md"
     md.write_text("\n".join(lines))

@@ -2,13 +2,13 @@
 import cv2
 import numpy as np
 
-from ._image import brightness, check, scale_brightness
+from ._image import LEVELS_01, apply_gain, brightness, check, histogram, luminance_gain
 
 
 def equalization_lut(levels):
     """The classic equalization map of a uint8 image's histogram (Gonzalez & Woods), with
     OpenCV's normalization: the darkest occupied level goes to 0, the CDF is stretched to 255."""
-    cdf = np.cumsum(np.bincount(levels.ravel(), minlength=256))
+    cdf = np.cumsum(histogram(levels))
     first = cdf[cdf > 0][0]
     if cdf[-1] == first:  # one level only: nothing to spread
         return np.arange(256, dtype=np.uint8)
@@ -24,8 +24,8 @@ def he(image):
     """
     check(image)
     levels, y = brightness(image, "luma")
-    new = cv2.LUT(levels, equalization_lut(levels)) * np.float32(1 / 255)
-    return scale_brightness(image, y, new)
+    new = cv2.LUT(levels, LEVELS_01[equalization_lut(levels)])
+    return apply_gain(image, luminance_gain(y, new, out=y))
 
 
 def clahe(image, clip_limit=2.0, tiles=(8, 8)):
@@ -41,4 +41,4 @@ def clahe(image, clip_limit=2.0, tiles=(8, 8)):
     check(image)
     levels, y = brightness(image, "luma")
     new = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=tuple(tiles)).apply(levels)
-    return scale_brightness(image, y, new * np.float32(1 / 255))
+    return apply_gain(image, luminance_gain(y, cv2.LUT(new, LEVELS_01), out=y))

@@ -105,11 +105,12 @@ class SGZ(nn.Module):
         as published: clamp to [0, 1] to display or save."""
         fused = self._prepare(x)
         factors = self._factors(self.downsample(x), fused)
-        enhanced = self._curve(x, factors, fused)
+        x_r = factors
         if factors.shape[-2:] != x.shape[-2:]:
-            factors = F.interpolate(factors, size=x.shape[-2:], mode="bilinear",
-                                    align_corners=True)
-        return enhanced, factors
+            x_r = F.interpolate(factors, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        # The fused curve upsamples the small factors itself; the reference takes x_r, as the
+        # published code does.
+        return self._curve(x, factors if fused else x_r, fused), x_r
 
     def enhance(self, x):
         """The enhanced image only. The fused backend never makes the full-size x_r: the curve
@@ -161,11 +162,10 @@ class SGZ(nn.Module):
         s = self.scale_factor
         if s == 1:
             return x
-        height, width = x.shape[-2:]
-        if height % s == 0 and width % s == 0:
-            # The published call, so the numbers match it bit for bit.
-            return F.interpolate(x, scale_factor=1 / s, mode="bilinear")
-        return F.interpolate(x, size=self._network_size(height, width), mode="bilinear",
+        # For multiples of s this is the published F.interpolate(x, scale_factor=1 / s): both
+        # sample with the scale s (H / h, or 1 / (1 / s) rounded to float32), bit for bit; one
+        # call for all sizes also keeps exported graphs right for every size.
+        return F.interpolate(x, size=self._network_size(*x.shape[-2:]), mode="bilinear",
                              align_corners=False)
 
     def _network_size(self, height, width):
@@ -175,14 +175,12 @@ class SGZ(nn.Module):
     def _downsample_uint8(self, frames):
         """downsample() of frames / 255, reading only the bytes the bilinear taps touch."""
         dtype = self._weight().dtype
-        s = self.scale_factor
         height, width = frames.shape[1:3]
-        if s == 1:
+        if self.scale_factor == 1:
             return frames.permute(0, 3, 1, 2).to(dtype).div_(255.0)
-        exact = height % s == 0 and width % s == 0
         h, w = self._network_size(height, width)
-        rows = _bilinear_taps(height, h, s if exact else height / h, frames.device)
-        cols = _bilinear_taps(width, w, s if exact else width / w, frames.device)
+        rows = _bilinear_taps(height, h, frames.device)
+        cols = _bilinear_taps(width, w, frames.device)
         taps = frames.index_select(1, rows.index).index_select(2, cols.index)  # (N, 2h, 2w, 3)
         x = taps.permute(0, 3, 1, 2).float().div_(255.0).unflatten(3, (w, 2))
         x = x[..., 0] * cols.w0 + x[..., 1] * cols.w1  # along rows first, as PyTorch does
@@ -233,11 +231,11 @@ class _Taps(NamedTuple):
     w1: torch.Tensor
 
 
-def _bilinear_taps(in_size, out_size, scale, device):
+def _bilinear_taps(in_size, out_size, device):
     """Source indices and weights of bilinear resampling with align_corners=False, computed
     in float32 as PyTorch's CPU kernel computes them."""
-    src = (torch.arange(out_size, dtype=torch.float32) + 0.5) * torch.tensor(
-        scale, dtype=torch.float32) - 0.5
+    scale = torch.tensor(in_size, dtype=torch.float32) / out_size
+    src = (torch.arange(out_size, dtype=torch.float32) + 0.5) * scale - 0.5
     src = src.clamp_(min=0)
     i0 = src.long()
     i1 = i0 + (i0 < in_size - 1).long()

@@ -1,5 +1,7 @@
 """The classical methods: properties, agreement with OpenCV/scikit-image, LIME's bounds, and
 clear errors on inputs they do not take."""
+import pkgutil
+
 import cv2
 import numpy as np
 import pytest
@@ -8,8 +10,8 @@ from PIL import Image
 
 import classical
 from classical import METHODS, retinex
-from classical.exposure import best_exposure_ratio
-from classical.lime import gradients, illumination, refine_illumination, structure_weights
+from classical.exposure_fusion import best_exposure_ratio
+from classical.illumination import gradients, illumination, refine_illumination, structure_weights
 from sgz_fast.demo import SAMPLES
 
 NAMES = ["he", "clahe", "gamma", "ssr", "msr", "lime", "exposure", "agcwd"]
@@ -28,6 +30,12 @@ def luma(image):
 def test_registry_names_exactly():
     assert list(METHODS) == NAMES
     assert all(callable(METHODS[n]) and getattr(classical, n) is METHODS[n] for n in NAMES)
+
+
+def test_no_method_shadows_a_module():
+    """`from classical import lime` must give the function, and `classical.lime` must not
+    change meaning when a submodule of that name is imported."""
+    assert not {m.name for m in pkgutil.iter_modules(classical.__path__)} & set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,7 +120,7 @@ def test_msr_color_restoration_changes_colours_not_grey(dark):
 
 def test_lime_refined_illumination_within_bounds_and_edge_aware():
     """Refinement minimizes ||T - T0||^2 + alpha ||W o grad T||_1, whose minimizer lies in
-    [min T0, max T0] (classical.lime.refine_illumination); it must smooth texture, keep a strong edge
+    [min T0, max T0] (classical.illumination.refine_illumination); it must smooth texture, keep a strong edge
     (a plain blur would not) and lower the objective below T0's own."""
     rng = np.random.default_rng(0)
     t0 = np.where(np.arange(64)[None, :] < 32, 0.2, 0.8) + rng.uniform(-0.05, 0.05, (48, 64))

@@ -1,11 +1,15 @@
-"""sgz-classical on a folder tree: outputs mirrored, inputs and outputs never overwritten,
-unreadable files reported and skipped with exit status 1."""
+"""sgz-classical on a folder tree and globs: outputs mirrored, inputs and outputs never
+overwritten, unreadable files reported and skipped with exit status 1; the comparison's SGZ
+hook."""
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from classical import METHODS, cli
+import sgz_fast.model
+from classical import METHODS, cli, compare
 from sgz_fast.demo import SAMPLES
+from sgz_fast.model import SGZ, load_sgz
 
 
 @pytest.fixture
@@ -50,8 +54,27 @@ def test_never_overwrites_an_input(tree, capsys):
     original = (tree / "a.png").read_bytes()
     with pytest.raises(SystemExit):
         cli.main(["-m", "he", str(tree), "-o", str(tree), "--overwrite"])
-    assert "replace an input" in capsys.readouterr().err
+    assert "would overwrite an input" in capsys.readouterr().err
     assert (tree / "a.png").read_bytes() == original
+
+
+def test_globs_keep_names_and_missing_inputs_are_reported(tree, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["-m", "he", str(tree / "**" / "*.jpg"), "-o", str(out)]) == 0
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == ["b.jpg"]
+    assert cli.main(["-m", "he", str(tree / "*.png"), str(tree / "nothing*.png"),
+                     "-o", str(tmp_path / "out2")]) == 1
+    assert "nothing*.png: no such file, folder or match" in capsys.readouterr().err
+    assert (tmp_path / "out2" / "a.png").is_file()
+
+
+def test_all_refuses_two_inputs_with_one_name(tree, tmp_path, capsys):
+    (tree / "sub" / "a.png").write_bytes((tree / "a.png").read_bytes())
+    with pytest.raises(SystemExit):
+        cli.main(["-m", "all", str(tree / "a.png"), str(tree / "sub" / "a.png"),
+                  "-o", str(tmp_path / "out")])
+    assert "would both be written to" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_file_reported_skipped_nonzero_exit(tree, tmp_path, capsys):
@@ -75,3 +98,37 @@ def test_reads_16bit_grey_and_rgba_files(tmp_path):
     scan = np.asarray(Image.open(out / "scan16.png"))
     assert scan.shape == (48, 64, 3) and scan.mean() > ramp.mean() / 257 + 10
     assert np.asarray(Image.open(out / "alpha.png")).shape == (48, 64, 3)
+
+
+@pytest.fixture
+def sgz_weights(tmp_path):
+    path = tmp_path / "sgz.pth"
+    torch.manual_seed(0)
+    torch.save(SGZ().state_dict(), path)
+    return path
+
+
+def test_comparison_sgz_method_runs_the_model(sgz_weights):
+    """The comparison's --with-sgz method: SGZ at scale 12 with the given weights, uint8 in and
+    out; float input gives the same picture up to rounding."""
+    dark = np.asarray(Image.open(SAMPLES / "chelsea.png").convert("RGB"))[:50, :70].copy()
+    sgz = compare.sgz_method(str(sgz_weights))
+    out = sgz(dark)
+    assert out.shape == dark.shape and out.dtype == np.uint8
+    model = load_sgz(sgz_weights, scale_factor=12)
+    with torch.no_grad():
+        expected = model.enhance(torch.from_numpy(dark / 255.0).float().permute(2, 0, 1)[None])
+    expected = (expected[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert np.abs(sgz(dark / 255.0).astype(int) - expected).max() <= 1
+
+
+def test_comparison_with_sgz_missing_weights_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["-o", str(tmp_path), f"--with-sgz={tmp_path / 'none.pth'}"])
+    assert exit_info.value.code == 2 and "none.pth" in capsys.readouterr().err
+    monkeypatch.setattr(sgz_fast.model, "DEFAULT_WEIGHTS", tmp_path / "sgz_default.pth")
+    with pytest.raises(SystemExit):
+        compare.main(["-o", str(tmp_path), "--with-sgz"])
+    assert "bundled default weights are missing" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

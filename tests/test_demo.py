@@ -50,7 +50,7 @@ def test_demo_reads_photos_as_people_have_them(tmp_path):
     Image.fromarray(grey16).save(inputs / "scan16.png")
     out = tmp_path / "out"
     assert demo.main([str(inputs), "-o", str(out)]) == 0
-    phone = np.asarray(Image.open(out / "phone.png"))
+    phone = np.asarray(Image.open(out / "phone.jpg"))
     assert phone.shape == (451, 300, 3)  # shown upright, as a photo viewer shows it
     scan = np.asarray(Image.open(out / "scan16.png"), dtype=np.float64)
     assert scan.shape == (300, 451, 3)

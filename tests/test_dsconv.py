@@ -1,9 +1,10 @@
-"""sgz_fast.ops.dsconv against sgz_fast.reference.dsconv (CPU kernels; CUDA kernels are not
-written yet, so the CUDA cases check that the fused op refuses clearly)."""
+"""sgz_fast.ops.dsconv against sgz_fast.reference.dsconv on every device of conftest.DEVICES
+(the CUDA cases skip without a GPU), plus float16/bfloat16 on CUDA."""
 import pytest
 import torch
 
 from conftest import TOLERANCES
+import sgz_fast
 from sgz_fast import _extension, ops, reference
 
 # (input channel counts, Cout, activation, H, W): the SGZ layers (3->32, 32->32, two 32-channel
@@ -52,9 +53,11 @@ def assert_all_close(got, expected, dtype, scale=1.0):
 @pytest.mark.parametrize("channels,cout,activation,h,w", LAYERS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("biases", [True, False])
-def test_forward_and_gradients_match_reference(channels, cout, activation, h, w, dtype, biases):
-    inputs, dw, db, pw, pb = make_args(channels, cout, dtype, h=h, w=w, biases=biases)
-    grad = torch.randn(2, cout, h, w, dtype=dtype)
+def test_forward_and_gradients_match_reference(device, channels, cout, activation, h, w, dtype,
+                                               biases):
+    inputs, dw, db, pw, pb = make_args(channels, cout, dtype, h=h, w=w, biases=biases,
+                                       device=device)
+    grad = torch.randn(2, cout, h, w, dtype=dtype, device=device)
     out, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, activation, grad)
     out_ref, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, activation, grad)
     assert_all_close([out], [out_ref], dtype)
@@ -62,19 +65,19 @@ def test_forward_and_gradients_match_reference(channels, cout, activation, h, w,
     assert_all_close(grads, grads_ref, dtype, scale=max(1.0, (2 * h * w) ** 0.5))
 
 
-def test_non_contiguous_inputs():
-    inputs, dw, db, pw, pb = make_args((3, 4), 5, torch.float64, h=10, w=12)
+def test_non_contiguous_inputs(device):
+    inputs, dw, db, pw, pb = make_args((3, 4), 5, torch.float64, h=10, w=12, device=device)
     inputs = [inputs[0].transpose(2, 3).contiguous().transpose(2, 3),
               inputs[1].contiguous(memory_format=torch.channels_last)]
     pw = pw.transpose(0, 1).contiguous().transpose(0, 1)
-    grad = torch.randn(2, 5, 10, 12, dtype=torch.float64)
+    grad = torch.randn(2, 5, 10, 12, dtype=torch.float64, device=device)
     out, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, "relu", grad)
     out_ref, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, "relu", grad)
     assert_all_close([out] + grads, [out_ref] + grads_ref, torch.float64)
 
 
-def test_gradient_of_weights_only():
-    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float64)
+def test_gradient_of_weights_only(device):
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float64, device=device)
     dw.requires_grad_()
     (g_fused,) = torch.autograd.grad(ops.dsconv(inputs, dw, db, pw, pb).sum(), dw)
     (g_ref,) = torch.autograd.grad(reference.dsconv(inputs, dw, db, pw, pb).sum(), dw)
@@ -82,8 +85,8 @@ def test_gradient_of_weights_only():
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "none"])
-def test_gradcheck_float64(activation):
-    inputs, dw, db, pw, pb = make_args((2, 1), 3, torch.float64, batch=1, h=4, w=5)
+def test_gradcheck_float64(device, activation):
+    inputs, dw, db, pw, pb = make_args((2, 1), 3, torch.float64, batch=1, h=4, w=5, device=device)
     args = [t.requires_grad_() for t in inputs + [dw, db, pw, pb]]
 
     def fn(a, b, *params):
@@ -91,16 +94,16 @@ def test_gradcheck_float64(activation):
     assert torch.autograd.gradcheck(fn, tuple(args))
 
 
-def test_opcheck():
-    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32)
+def test_opcheck(device):
+    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32, device=device)
     for t in inputs + [dw, db, pw, pb]:
         t.requires_grad_()
     torch.library.opcheck(torch.ops.sgz_fast.dsconv.default, (inputs, dw, db, pw, pb, "relu"))
     torch.library.opcheck(torch.ops.sgz_fast.dsconv.default, (inputs, dw, None, pw, None, "tanh"))
 
 
-def test_torch_compile_fullgraph():
-    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32)
+def test_torch_compile_fullgraph(device):
+    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32, device=device)
     dw.requires_grad_()
     pw.requires_grad_()
 
@@ -114,21 +117,53 @@ def test_torch_compile_fullgraph():
     assert_all_close([got, *got_grads], [expected, *expected_grads], torch.float32)
 
 
-def test_empty_batch():
-    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, batch=0)
+def test_empty_batch(device):
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, batch=0, device=device)
     assert ops.dsconv(inputs, dw, db, pw, pb).shape == (0, 4, 8, 9)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
-def test_cuda_is_refused_until_its_kernels_exist():
-    assert not _extension.KERNELS["dsconv"]["cuda"], "CUDA kernels exist now: test them"
-    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float32, device="cuda")
-    with pytest.raises(RuntimeError, match="has no CUDA kernel"):
+def test_kernels_exist_for_every_device_built():
+    info = sgz_fast.build_info()
+    assert _extension.KERNELS["dsconv"]["cpu"]
+    assert _extension.KERNELS["dsconv"]["cuda"] == info["cuda_compiled"]
+
+
+@pytest.mark.parametrize("channels,cout,activation,h,w", [
+    ((32, 32), 32, "relu", 37, 70), ((32, 32), 3, "tanh", 20, 33), ((5,), 7, "none", 9, 1),
+    ((3,), 32, "relu", 16, 64)])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_on_cuda(channels, cout, activation, h, w, dtype):
+    if not torch.cuda.is_available():
+        pytest.skip("half precision runs on CUDA only; no CUDA device visible")
+    inputs, dw, db, pw, pb = make_args(channels, cout, dtype, h=h, w=w, device="cuda")
+    grad = torch.randn(2, cout, h, w, dtype=dtype, device="cuda")
+    out, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, activation, grad)
+    # The reference in float32 on the same rounded inputs, and in the half type itself: the
+    # fused op (float32 accumulation) may err at most twice as much as the reference's own
+    # rounding, plus the dtype's tolerance (scaled for the weight gradients' pixel sums).
+    as32 = [t.float() if t is not None else None for t in (dw, db, pw, pb)]
+    out32, grads32 = grads_of(reference.dsconv, [t.float() for t in inputs], *as32, activation,
+                              grad.float())
+    out_half, grads_half = grads_of(reference.dsconv, inputs, dw, db, pw, pb, activation, grad)
+    rtol, atol = TOLERANCES[dtype]
+    scales = [1.0] * (1 + len(inputs)) + [(2 * h * w) ** 0.5] * 4
+    for got, exact, rounded, scale in zip([out] + grads, [out32] + grads32,
+                                          [out_half] + grads_half, scales):
+        assert got.dtype == dtype
+        own_error = (rounded.float() - exact).abs().max().item()
+        error = (got.float() - exact).abs()
+        allowed = 2 * own_error + (atol + rtol * exact.abs()) * scale
+        assert (error <= allowed).all(), f"max error {error.max().item()} (reference's {own_error})"
+
+
+def test_half_precision_on_cpu_is_refused():
+    inputs, dw, db, pw, pb = make_args((3,), 4, torch.float16)
+    with pytest.raises(RuntimeError, match="float16 and bfloat16 run on CUDA only"):
         ops.dsconv(inputs, dw, db, pw, pb)
 
 
-def test_gradient_for_some_inputs_of_the_list():
-    inputs, dw, db, pw, pb = make_args((2, 3), 4, torch.float64)
+def test_gradient_for_some_inputs_of_the_list(device):
+    inputs, dw, db, pw, pb = make_args((2, 3), 4, torch.float64, device=device)
     inputs[0].requires_grad_()
     (g_fused,) = torch.autograd.grad(ops.dsconv(inputs, dw, db, pw, pb).square().sum(), inputs[0])
     (g_ref,) = torch.autograd.grad(reference.dsconv(inputs, dw, db, pw, pb).square().sum(),

@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from ._image import brightness, check, scale_brightness
+from ._image import LEVELS_01, apply_gain, brightness, check, histogram, luminance_gain, max_rgb
 
 
 def gamma(image, gamma=1 / 2.2):
@@ -34,10 +34,12 @@ def agcwd(image, alpha=0.5):
     treats it as a parameter in (0, 1]). image: (H, W, 3) uint8 or float in [0, 1].
     """
     check(image)
-    levels, v = brightness(image, "max")
-    pdf = np.bincount(levels.ravel(), minlength=256) / levels.size
+    levels, v = (max_rgb(image), None) if image.dtype == np.uint8 else brightness(image, "max")
+    pdf = histogram(levels) / levels.size
     spread = pdf.max() - pdf.min()
     weighted = pdf.max() * ((pdf - pdf.min()) / spread) ** alpha if spread > 0 else pdf
     cdf = np.cumsum(weighted) / weighted.sum()
     lut = (255 * (np.arange(256) / 255) ** (1 - cdf) / 255).astype(np.float32)
-    return scale_brightness(image, v, cv2.LUT(levels, lut))
+    if v is None:  # uint8: V is its level / 255, so the gain T(V) / V is a table too
+        return apply_gain(image, cv2.LUT(levels, luminance_gain(LEVELS_01, lut)))
+    return apply_gain(image, luminance_gain(v, cv2.LUT(levels, lut), out=v))

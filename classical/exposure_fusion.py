@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from ._image import from_float, to_float
-from .lime import illumination
+from .illumination import illumination
 
 # The paper's camera response model (fitted to the DoRF database): brightness transform
 # g(P, k) = beta P ** gamma with gamma = k ** A, beta = exp(B (1 - k ** A)).
@@ -46,7 +46,7 @@ def exposure(image, mu=0.5, scale=0.25):
     `best_exposure_ratio` and g the camera response model above. T is max(R, G, B) refined by
     a structure-aware smoothing, as in the paper; here by LIME's solver at `scale` of the
     resolution (0.25: the weights W need only a smooth map, and the 1 s budget at 1080p
-    does not fit 0.5; classical.lime.illumination). image: (H, W, 3) uint8 or float in [0, 1].
+    does not fit 0.5; classical.illumination.illumination). image: (H, W, 3) uint8 or float in [0, 1].
     """
     rgb = to_float(image)
     t = np.clip(illumination(rgb, scale), 0, 1)

@@ -1,0 +1,45 @@
+"""Exports SGZ to ONNX with dynamic batch, height and width:
+``python -m sgz_fast.export sgz.onnx [--weights W.pth] [--scale-factor 12]``.
+
+The graph is the reference backend (plain PyTorch ops), so any ONNX runtime can run it; the
+fused kernels are sgz_fast's own and do not export. Input "image" (N, 3, H, W) float32 in
+[0, 1]; outputs "enhanced" and "x_r", both (N, 3, H, W).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from .model import load_sgz
+
+
+def export_onnx(path, weights=None, scale_factor=12, conv_type="dsc"):
+    """Writes the ONNX graph of SGZ with `weights` (default: the bundled ones) to `path`."""
+    model = load_sgz(weights, scale_factor, conv_type, backend="reference")
+    # Big enough that no size is specialized away (the network runs at 1/scale_factor).
+    example = torch.rand(2, 3, 4 * scale_factor + 5, 6 * scale_factor + 7)
+    dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
+            3: torch.export.Dim("width", min=1)}
+    torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["image"],
+                      output_names=["enhanced", "x_r"], dynamic_shapes={"x": dims})
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sgz_fast.export",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", help="the .onnx file to write")
+    parser.add_argument("--weights", default=None, help="state_dict (default: bundled)")
+    parser.add_argument("--scale-factor", type=int, default=12)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    if Path(args.output).exists() and not args.overwrite:
+        parser.error(f"{args.output} exists already; pass --overwrite to replace it")
+    export_onnx(args.output, args.weights, args.scale_factor)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
