@@ -12,9 +12,7 @@ only) times one thread by this process's CPU time, which other jobs on the machi
 disturb. torch.compile is not timed: inductor did not finish compiling the curve's backward in
 5 minutes on the 2-core development machine (bench_curve.py).
 """
-import argparse
 import statistics
-import sys
 import time
 
 import torch
@@ -51,15 +49,12 @@ def in_rounds(steps, rounds, device, min_run_time, timer):
 
 
 def main():
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--batch", type=int, default=2)
-    extra.add_argument("--size", type=int, default=256)
-    extra.add_argument("--semantic", default="efficientnet-lite0")
-    extra.add_argument("--rounds", type=int, default=5)
-    extra.add_argument("--cpu-time", action="store_true")
-    ours, rest = extra.parse_known_args()
-    sys.argv = sys.argv[:1] + rest
-    bench, device, dtype = parse_args(__doc__)
+    ours, device, dtype = parse_args(__doc__, [
+        ("--batch", {"type": int, "default": 2}),
+        ("--size", {"type": int, "default": 256}),
+        ("--semantic", {"default": "efficientnet-lite0"}),
+        ("--rounds", {"type": int, "default": 5}),
+        ("--cpu-time", {"action": "store_true", "help": "1 thread, process CPU time"})])
     if dtype != torch.float32:
         raise SystemExit("bench_train: training runs in float32 (autocast is --amp of sgz-train)")
     timer = time.perf_counter
@@ -76,7 +71,7 @@ def main():
 
     steps = {"reference": step_fn(reference, None, images, args),
              "fused": step_fn(fused, None, images, args)}
-    times, results = in_rounds(steps, ours.rounds, device, bench.min_run_time, timer)
+    times, results = in_rounds(steps, ours.rounds, device, ours.min_run_time, timer)
     ratios = sorted(t["reference"].median_ms / t["fused"].median_ms for t in results)
     ratio = statistics.median(ratios)
     rows = [f"| semantic off | {k} step | {v:.1f} |" for k, v in times.items()]
@@ -89,7 +84,7 @@ def main():
     semantic = build_semantic(ours.semantic, args.num_of_SegClass).to(device)
     on = {"fused step, semantic on": step_fn(fused, semantic, images, args),
           "fused step, semantic off": steps["fused"], **semantic_steps(semantic, images)}
-    on, _ = in_rounds(on, ours.rounds, device, bench.min_run_time, timer)
+    on, _ = in_rounds(on, ours.rounds, device, ours.min_run_time, timer)
     total = on["fused step, semantic on"]
     for name, ms in on.items():
         rows.append(f"| semantic {ours.semantic} | {name} | {ms:.1f} "
