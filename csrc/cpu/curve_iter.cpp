@@ -16,6 +16,7 @@
 #include "../common/bilinear.h"
 #include "../common/checks.h"
 #include "../common/curve.h"
+#include "huge_pages.h"
 #include "multiversion.h"
 
 namespace sgz {
@@ -284,7 +285,7 @@ at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_
   check_cpu_dtype(x_in);
   const at::Tensor x = x_in.contiguous();
   const at::Tensor r = r_in.contiguous();
-  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  at::Tensor y = with_huge_pages(at::empty_like(x, at::MemoryFormat::Contiguous));
   if (y.numel() == 0) return y;
   const Geometry g = geometry_of(x, r);
 
@@ -365,7 +366,8 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cpu(const at::Tensor& gra
   const at::Tensor grad = grad_in.contiguous();
   const at::Tensor x = x_in.contiguous();
   const at::Tensor r = r_in.contiguous();
-  at::Tensor gx = need_x ? at::empty_like(x, at::MemoryFormat::Contiguous) : x.new_empty({0});
+  at::Tensor gx =
+      need_x ? with_huge_pages(at::empty_like(x, at::MemoryFormat::Contiguous)) : x.new_empty({0});
   at::Tensor gr = need_r ? at::empty_like(r, at::MemoryFormat::Contiguous) : r.new_empty({0});
   if (x.numel() == 0 || (!need_x && !need_r)) {
     if (need_r) gr.zero_();

@@ -13,6 +13,7 @@
 #include "../common/checks.h"
 #include "../common/curve.h"
 #include "../common/pixels.h"
+#include "huge_pages.h"
 #include "multiversion.h"
 
 namespace sgz {
@@ -74,9 +75,8 @@ SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restric
   }
 }
 
-SGZ_MULTIVERSION void curve_row(const uint8_t* in, uint8_t* out, const float* top,
-                                const float* bot, float w0, float w1, int64_t m,
-                                int64_t iterations) {
+SGZ_MULTIVERSION void curve_row(const uint8_t* in, uint8_t* out, const float* top, const float* bot,
+                                float w0, float w1, int64_t m, int64_t iterations) {
   if (iterations == kSteps) {
     row_impl<kSteps>(in, out, top, bot, w0, w1, m, iterations);
   } else {
@@ -89,10 +89,10 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
   check_curve_uint8_args(frames_in, r_in, iterations);
   const at::Tensor frames = frames_in.contiguous();
   const at::Tensor r = r_in.contiguous();
-  at::Tensor out = at::empty_like(frames, at::MemoryFormat::Contiguous);
+  at::Tensor out = with_huge_pages(at::empty_like(frames, at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
-  const FrameGeometry g{frames.size(0), frames.size(1), frames.size(2), frames.size(3),
-                        r.size(2),      r.size(3)};
+  const FrameGeometry g{frames.size(0), frames.size(1), frames.size(2),
+                        frames.size(3), r.size(2),      r.size(3)};
   const uint8_t* in = frames.const_data_ptr<uint8_t>();
   uint8_t* dst = out.mutable_data_ptr<uint8_t>();
   const float scale_y = align_corners_scale<float>(g.h, g.H);

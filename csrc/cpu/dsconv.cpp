@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../common/checks.h"
+#include "huge_pages.h"
 #include "multiversion.h"
 
 namespace sgz {
@@ -361,7 +362,7 @@ at::Tensor dsconv_cpu(at::TensorList inputs_in, const at::Tensor& dw_in,
   const at::Tensor db = db_in.has_value() ? db_in->contiguous() : at::Tensor();
   const at::Tensor pb = pb_in.has_value() ? pb_in->contiguous() : at::Tensor();
   const Dims s{inputs[0].size(0), cin, pw.size(0), inputs[0].size(2), inputs[0].size(3)};
-  at::Tensor out = at::empty({s.N, s.cout, s.H, s.W}, inputs[0].options());
+  at::Tensor out = with_huge_pages(at::empty({s.N, s.cout, s.H, s.W}, inputs[0].options()));
   if (out.numel() == 0) return out;
 
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "dsconv_cpu", [&] {
@@ -396,7 +397,8 @@ dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::Ten
   const Dims s{out_shape[0], cin, out_shape[1], out_shape[2], out_shape[3]};
 
   std::vector<at::Tensor> grad_inputs;
-  for (const at::Tensor& t : inputs) grad_inputs.push_back(at::empty_like(t));  // pass 2 fills
+  for (const at::Tensor& t : inputs)
+    grad_inputs.push_back(with_huge_pages(at::empty_like(t)));  // pass 2 fills
   at::Tensor grad_dw = at::zeros_like(dw), grad_pw = at::zeros_like(pw);
   at::Tensor grad_db = db.defined() ? at::zeros_like(db) : dw.new_empty({0});
   at::Tensor grad_pb = at::zeros({s.cout}, dw.options());
@@ -409,7 +411,7 @@ dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::Ten
     using T = scalar_t;
     const Channels<T> ch = channels_of<T>(inputs);
     const T* dbp = db.defined() ? db.const_data_ptr<T>() : nullptr;
-    at::Tensor gd = at::empty({s.N, s.cin, s.H, s.W}, out.options());
+    at::Tensor gd = with_huge_pages(at::empty({s.N, s.cin, s.H, s.W}, out.options()));
     const int threads = at::get_num_threads();
     std::vector<WeightGrads<T>> per_thread(threads, WeightGrads<T>(s));
     at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
