@@ -118,16 +118,26 @@ class Enhancer:
         return self([frame], channels="bgr")[0]
 
 
-def enhance_images(jobs, enhancer, batch_size, progress, done=0):
-    """Enhances image jobs, `batch_size` same-size images at a time; returns the failures."""
+def enhance_images(jobs, enhancer, batch_size, progress):
+    """Enhances image jobs, `batch_size` same-size images at a time; returns (images written,
+    failures)."""
     failures, pending = [], []
+    written = 0
 
     def flush():
-        if pending:
-            outputs = enhancer([image for _, image in pending])
-            for (job, _), rgb in zip(pending, outputs):
+        nonlocal written
+        if not pending:
+            return
+        outputs = enhancer([image for _, image in pending])
+        for (job, _), rgb in zip(pending, outputs):
+            try:
                 imageio.save_rgb(rgb, job.target)
-            pending.clear()
+            except OSError as error:
+                failures.append(f"{job.source}: cannot write {job.target} ({error})")
+                continue
+            written += 1
+            progress.show(written, f"{job.source} -> {job.target}", final=True)
+        pending.clear()
 
     for job in jobs:
         try:
@@ -139,10 +149,8 @@ def enhance_images(jobs, enhancer, batch_size, progress, done=0):
                         or len(pending) == batch_size):
             flush()
         pending.append((job, image))
-        done += 1
-        progress.show(done, f"{job.source} -> {job.target}", final=True)
     flush()
-    return failures
+    return written, failures
 
 
 @contextlib.contextmanager
@@ -168,7 +176,7 @@ def enhance_videos(jobs, enhancer, progress, done):
             with torch_threads(threads):
                 imageio.write_atomically(job.target, lambda tmp: video.transform_video(
                     job.source, tmp, enhancer.bgr, on_frame))
-        except ValueError as error:
+        except (ValueError, RuntimeError, OSError) as error:  # undecodable, unwritable
             failures.append(f"{job.source}: {error}")
             continue
         done += 1
@@ -237,8 +245,8 @@ def main(argv=None):
     start = time.perf_counter()
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
-    failures = enhance_images(images, enhancer, args.batch, progress)
-    failures += enhance_videos(videos, enhancer, progress, len(images) - len(failures))
+    written, failures = enhance_images(images, enhancer, args.batch, progress)
+    failures += enhance_videos(videos, enhancer, progress, written)
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)
     backend = model.backend or args.backend

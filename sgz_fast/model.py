@@ -131,6 +131,9 @@ class SGZ(nn.Module):
                 frames.dim() not in (3, 4) or frames.shape[-1] != 3:
             raise TypeError(f"SGZ.enhance_uint8: frames must be a uint8 tensor (N, H, W, 3) or "
                             f"(H, W, 3); got {_describe(frames)}")
+        if frames.device != self._weight().device:
+            raise ValueError(f"SGZ.enhance_uint8: the frames are on {frames.device} and the "
+                             f"model on {self._weight().device}; move one")
         single = frames.dim() == 3
         frames = frames.unsqueeze(0) if single else frames
         fused = self._use_fused(frames.device, "curve_iter_uint8")
@@ -183,7 +186,7 @@ class SGZ(nn.Module):
         cols = _bilinear_taps(width, w, frames.device)
         taps = frames.index_select(1, rows.index).index_select(2, cols.index)  # (N, 2h, 2w, 3)
         x = taps.permute(0, 3, 1, 2).float().div_(255.0).unflatten(3, (w, 2))
-        x = x[..., 0] * cols.w0 + x[..., 1] * cols.w1  # along rows first, as PyTorch does
+        x = x[..., 0] * cols.w0 + x[..., 1] * cols.w1  # within rows, then between: PyTorch's order
         x = x.unflatten(2, (h, 2))
         x = x[:, :, :, 0] * rows.w0[:, None] + x[:, :, :, 1] * rows.w1[:, None]
         return x.to(dtype)

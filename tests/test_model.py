@@ -231,7 +231,9 @@ def test_bad_arguments_are_explained():
         assert_explained(model, args, message)
     for args, message in [((torch.rand(24, 24, 3),), r"uint8 tensor.*float32"),
                           ((torch.zeros(24, 24, 4, dtype=torch.uint8),), r"\(H, W, 3\)"),
-                          ((torch.zeros(24, 24, 3, dtype=torch.uint8), "hsv"), r"'rgb' or 'bgr'")]:
+                          ((torch.zeros(24, 24, 3, dtype=torch.uint8), "hsv"), r"'rgb' or 'bgr'"),
+                          ((torch.zeros(24, 24, 3, dtype=torch.uint8, device="meta"),),
+                           r"frames are on meta and the model on cpu")]:
         assert_explained(model.enhance_uint8, args, message)
     for kwargs, message in [({"scale_factor": 0}, "scale_factor"), ({"scale_factor": 1.5},
                                                                      "scale_factor"),
