@@ -594,21 +594,9 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor, at::Tensor, at::Tens
 dsconv_backward_cuda(const at::Tensor& grad_in, const at::Tensor& out_in, at::TensorList inputs_in,
                      const at::Tensor& dw_in, const std::optional<at::Tensor>& db_in,
                      const at::Tensor& pw_in, c10::string_view activation) {
-  const int64_t cin = check_dsconv_args(inputs_in, dw_in, db_in, pw_in, std::nullopt);
+  const int64_t cin = check_dsconv_backward_args(grad_in, out_in, inputs_in, dw_in, db_in, pw_in);
   const Activation act = parse_activation(activation);
   check_cuda_dtype(inputs_in[0]);
-  const std::vector<int64_t> out_shape = {inputs_in[0].size(0), pw_in.size(0), inputs_in[0].size(2),
-                                          inputs_in[0].size(3)};
-  TORCH_CHECK(grad_in.sizes() == out_shape && out_in.sizes() == out_shape,
-              "dsconv_backward: grad and output must have shape ", at::IntArrayRef(out_shape),
-              "; got ", grad_in.sizes(), " and ", out_in.sizes());
-  TORCH_CHECK(
-      grad_in.scalar_type() == inputs_in[0].scalar_type() &&
-          out_in.scalar_type() == inputs_in[0].scalar_type() &&
-          grad_in.device() == inputs_in[0].device() && out_in.device() == inputs_in[0].device(),
-      "dsconv_backward: grad and output must have the inputs' dtype and device (",
-      inputs_in[0].scalar_type(), " on ", inputs_in[0].device(), "); got ", grad_in.scalar_type(),
-      " on ", grad_in.device(), " and ", out_in.scalar_type(), " on ", out_in.device());
   const c10::cuda::CUDAGuard guard(inputs_in[0].device());
   const std::vector<at::Tensor> inputs = prepare_inputs(inputs_in);
   const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();

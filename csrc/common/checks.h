@@ -129,6 +129,28 @@ inline int64_t check_dsconv_args(at::TensorList inputs, const at::Tensor& dw_wei
   return cin;
 }
 
+// dsconv_backward's arguments: dsconv's, plus grad and output of the output's shape, dtype
+// and device. Returns the total input channel count.
+inline int64_t check_dsconv_backward_args(const at::Tensor& grad, const at::Tensor& output,
+                                          at::TensorList inputs, const at::Tensor& dw_weight,
+                                          const std::optional<at::Tensor>& dw_bias,
+                                          const at::Tensor& pw_weight) {
+  const int64_t cin = check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, std::nullopt);
+  const at::Tensor& first = inputs[0];
+  const std::vector<int64_t> shape = {first.size(0), pw_weight.size(0), first.size(2),
+                                      first.size(3)};
+  TORCH_CHECK(grad.sizes() == shape && output.sizes() == shape,
+              "dsconv_backward: grad and output must have shape ", at::IntArrayRef(shape), "; got ",
+              grad.sizes(), " and ", output.sizes());
+  TORCH_CHECK(grad.scalar_type() == first.scalar_type() &&
+                  output.scalar_type() == first.scalar_type() && grad.device() == first.device() &&
+                  output.device() == first.device(),
+              "dsconv_backward: grad and output must have the inputs' dtype and device (",
+              first.scalar_type(), " on ", first.device(), "); got ", grad.scalar_type(), " on ",
+              grad.device(), " and ", output.scalar_type(), " on ", output.device());
+  return cin;
+}
+
 }  // namespace sgz
 
 namespace sgz {

@@ -382,19 +382,14 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor, at::Tensor, at::Tens
 dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::TensorList inputs_in,
                     const at::Tensor& dw_in, const std::optional<at::Tensor>& db_in,
                     const at::Tensor& pw_in, c10::string_view activation) {
-  const int64_t cin = check_dsconv_args(inputs_in, dw_in, db_in, pw_in, std::nullopt);
+  const int64_t cin = check_dsconv_backward_args(grad_in, out_in, inputs_in, dw_in, db_in, pw_in);
   const Activation act = parse_activation(activation);
   check_cpu_dtype(inputs_in[0]);
-  const std::vector<int64_t> out_shape = {inputs_in[0].size(0), pw_in.size(0), inputs_in[0].size(2),
-                                          inputs_in[0].size(3)};
-  TORCH_CHECK(grad_in.sizes() == out_shape && out_in.sizes() == out_shape,
-              "dsconv_backward: grad and output must have shape ", at::IntArrayRef(out_shape),
-              "; got ", grad_in.sizes(), " and ", out_in.sizes());
   const std::vector<at::Tensor> inputs = contiguous_all(inputs_in);
   const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();
   const at::Tensor dw = dw_in.contiguous(), pw = pw_in.contiguous();
   const at::Tensor db = db_in.has_value() ? db_in->contiguous() : at::Tensor();
-  const Dims s{out_shape[0], cin, out_shape[1], out_shape[2], out_shape[3]};
+  const Dims s{inputs[0].size(0), cin, pw.size(0), inputs[0].size(2), inputs[0].size(3)};
 
   std::vector<at::Tensor> grad_inputs;
   for (const at::Tensor& t : inputs)
