@@ -28,10 +28,6 @@ def side_by_side(pairs, height=256):
     return np.concatenate(rows, axis=0)
 
 
-def to_uint8(rgb):
-    return rgb if rgb.dtype == np.uint8 else (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sgz_fast.demo",
                                      description=__doc__.split("\n\n")[0])
@@ -54,7 +50,8 @@ def main(argv=None):
     for job in jobs:
         if job.is_video or not job.target.exists():
             continue
-        pairs.append((to_uint8(imageio.read_rgb(job.source)), imageio.read_rgb(job.target)))
+        before = imageio.to_uint8(imageio.to_tensor(imageio.read_rgb(job.source)))
+        pairs.append((before, imageio.read_rgb(job.target)))
         print(f"{job.source}: mean {pairs[-1][0].mean():.0f} -> {pairs[-1][1].mean():.0f} of 255")
     if pairs:
         imageio.save_rgb(side_by_side(pairs), comparison)

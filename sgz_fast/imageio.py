@@ -34,11 +34,6 @@ def to_tensor(rgb):
     return image.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def read_image(path):
-    """(1, 3, H, W) float32 in [0, 1]; see read_rgb."""
-    return to_tensor(read_rgb(path))
-
-
 def to_uint8(image):
     """(3, H, W) or (1, 3, H, W) float -> (H, W, 3) uint8, rounded as torchvision's save_image
     rounds (clamp to [0, 1], times 255, plus 0.5, truncated)."""
