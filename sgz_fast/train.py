@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .data import LowLightImages
 from .losses import sgz_loss
-from .model import SGZ
+from .imageio import write_atomically
+from .model import SGZ, load_weights
 from .semantic import CHOICES, build_semantic
 
 TERMS = ("total", "tv", "spa", "col", "exp", "sem")
@@ -104,13 +105,6 @@ def setup_process(args):
     return device, rank, world
 
 
-def load_state_dict_file(path, device):
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--pretrain_dir {str(path)!r} does not exist (given "
-                                f"--load_pretrain True)")
-    return torch.load(path, map_location=device, weights_only=True)
-
-
 def rng_states():
     states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
               "python": random.getstate()}
@@ -128,9 +122,7 @@ def set_rng_states(states):
 
 
 def save_atomic(obj, path):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 class _SkipSampler(torch.utils.data.Sampler):
@@ -209,7 +201,10 @@ def train(args):
 
     model = SGZ(args.scale_factor, args.conv_type, backend=args.backend).to(device)
     if args.load_pretrain:
-        model.load_state_dict(load_state_dict_file(args.pretrain_dir, device))
+        if not Path(args.pretrain_dir).is_file():
+            raise FileNotFoundError(f"--pretrain_dir {str(args.pretrain_dir)!r} does not exist "
+                                    f"(given --load_pretrain True)")
+        load_weights(model, args.pretrain_dir)
     semantic = build_semantic(args.semantic, args.num_of_SegClass, args.semantic_weights,
                               args.seed)
     if semantic is not None:
