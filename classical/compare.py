@@ -21,8 +21,8 @@ import torch
 from PIL import Image, ImageDraw
 from skimage import data
 
-from sgz_fast.enhance import find_jobs
-from sgz_fast.imageio import READ_ERRORS, read_rgb, to_tensor, to_uint8
+from sgz_fast.enhance import Enhancer, find_jobs
+from sgz_fast.imageio import READ_ERRORS, read_rgb
 from sgz_fast.model import load_sgz
 
 from . import METHODS, metrics
@@ -37,18 +37,12 @@ BUNDLED = object()  # --with-sgz given without a path
 
 def sgz_method(weights=None):
     """SGZ (sgz_fast.model) as one more method, at scale factor 12 as published, with the
-    weights at `weights` (None: the bundled default). uint8 images go through
-    SGZ.enhance_uint8; float ones through SGZ.enhance, rounded as torchvision's save_image
-    rounds (both give (H, W, 3) uint8). A missing or unreadable weights file raises
-    FileNotFoundError / ValueError with the path in the message."""
-    model = load_sgz(weights, scale_factor=12)
-
-    @torch.inference_mode()
-    def sgz(image):
-        if image.dtype == np.uint8:
-            return model.enhance_uint8(torch.from_numpy(np.ascontiguousarray(image))).numpy()
-        return to_uint8(model.enhance(to_tensor(image).float()))
-    return sgz
+    weights at `weights` (None: the bundled default), run as sgz-enhance runs it (uint8 images
+    through SGZ.enhance_uint8, float ones rounded as torchvision's save_image rounds; (H, W, 3)
+    uint8 out). A missing or unreadable weights file raises FileNotFoundError / ValueError
+    with the path in the message."""
+    enhancer = Enhancer(load_sgz(weights, scale_factor=12), torch.device("cpu"), torch.float32)
+    return lambda image: enhancer([image])[0]
 
 
 def measure(fn, image):
