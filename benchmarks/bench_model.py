@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from harness import parse_args, time_side_by_side, write_report
+from sgz_fast.export import export_model
 from sgz_fast.model import SGZ
 
 CPU_CASES = [(12, 1080, 1920), (1, 512, 512)]
@@ -25,10 +26,7 @@ def onnx_step(model, x):
         import onnxruntime as ort
     except ImportError:
         return None
-    path = Path(tempfile.mkdtemp()) / "sgz.onnx"
-    dims = {2: torch.export.Dim("height", min=1), 3: torch.export.Dim("width", min=1)}
-    torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=["image"],
-                      dynamic_shapes={"x": dims})
+    path = export_model(model, Path(tempfile.mkdtemp()) / "sgz.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {"image": x.numpy()}
     return lambda: session.run(None, feed)

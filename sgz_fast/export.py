@@ -16,9 +16,15 @@ from .model import load_sgz
 
 def export_onnx(path, weights=None, scale_factor=12, conv_type="dsc"):
     """Writes the ONNX graph of SGZ with `weights` (default: the bundled ones) to `path`."""
-    model = load_sgz(weights, scale_factor, conv_type, backend="reference")
-    # Big enough that no size is specialized away (the network runs at 1/scale_factor).
-    example = torch.rand(2, 3, 4 * scale_factor + 5, 6 * scale_factor + 7)
+    return export_model(load_sgz(weights, scale_factor, conv_type, backend="reference"), path)
+
+
+def export_model(model, path):
+    """Writes the ONNX graph of `model` (an SGZ on its reference backend) to `path`."""
+    s = model.scale_factor
+    # Batch 2 and sizes big enough that no dimension is specialized away (a size-1 dimension
+    # would be; the network runs at 1/scale_factor).
+    example = torch.rand(2, 3, 4 * s + 5, 6 * s + 7)
     dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
             3: torch.export.Dim("width", min=1)}
     torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["image"],
