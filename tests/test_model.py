@@ -63,6 +63,23 @@ def close(a, b, dtype=torch.float32, scale=1.0):
     torch.testing.assert_close(a, b, rtol=rtol * scale, atol=atol * scale)
 
 
+def outputs_and_gradients(fn, model, x):
+    """(enhanced, x_r, gradients of a loss of both for every parameter of model)."""
+    enhanced, x_r = fn(x)
+    assert enhanced.shape == x_r.shape == x.shape
+    loss = enhanced.square().mean() + x_r.mean()
+    return enhanced, x_r, torch.autograd.grad(loss, list(model.parameters()))
+
+
+def assert_same_outputs_and_gradients(fn, model, expected_fn, expected_model, x):
+    enhanced, x_r, grads = outputs_and_gradients(fn, model, x)
+    expected, expected_r, expected_grads = outputs_and_gradients(expected_fn, expected_model, x)
+    close(enhanced, expected, scale=10)
+    close(x_r, expected_r, scale=10)
+    for a, b in zip(grads, expected_grads, strict=True):
+        close(a, b, scale=100)
+
+
 def test_state_dict_is_the_published_one():
     model = SGZ()
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == PUBLISHED_SHAPES
@@ -101,18 +118,7 @@ def test_fused_matches_reference_forward_and_gradients(device, scale_factor, siz
     fused = SGZ(scale_factor, backend="fused").to(device)
     fused.load_state_dict(reference.state_dict())
     x = torch.rand(2, 3, *size, device=device)
-    outputs = []
-    for model in (reference, fused):
-        enhanced, x_r = model(x)
-        assert enhanced.shape == x_r.shape == x.shape
-        loss = enhanced.square().mean() + x_r.mean()
-        grads = torch.autograd.grad(loss, list(model.parameters()))
-        outputs.append((enhanced, x_r, grads))
-    (e_ref, r_ref, g_ref), (e_fused, r_fused, g_fused) = outputs
-    close(e_fused, e_ref, scale=10)
-    close(r_fused, r_ref, scale=10)
-    for a, b in zip(g_fused, g_ref):
-        close(a, b, scale=100)
+    assert_same_outputs_and_gradients(fused, fused, reference, reference, x)
 
 
 def test_sizes_that_are_not_multiples_use_the_whole_image():
@@ -188,17 +194,7 @@ def test_inference_mode_and_half_weights_on_meta():
 def test_torch_compile_fullgraph_forward_and_backward():
     model = SGZ(12, backend="fused")
     x = torch.rand(1, 3, 48, 72)
-    compiled = torch.compile(model, fullgraph=True)
-    outputs = []
-    for fn in (compiled, model):
-        enhanced, x_r = fn(x)
-        grads = torch.autograd.grad(enhanced.mean() + x_r.mean(), list(model.parameters()))
-        outputs.append((enhanced, x_r, grads))
-    (enhanced, x_r, grads), (expected, expected_r, expected_grads) = outputs
-    close(enhanced, expected, scale=10)
-    close(x_r, expected_r, scale=10)
-    for a, b in zip(grads, expected_grads):
-        close(a, b, scale=100)
+    assert_same_outputs_and_gradients(torch.compile(model, fullgraph=True), model, model, model, x)
 
 
 def test_torch_compile_fullgraph_reference_inference():
