@@ -5,8 +5,13 @@ Environment:
   SGZ_FAST_CPU_ONLY=1     build the CPU kernels only
   CUDA_HOME / CUDA_PATH   the CUDA toolkit to use (else nvcc on PATH, else /usr/local/cuda)
   TORCH_CUDA_ARCH_LIST    GPU architectures; default: the visible GPUs', or DEFAULT_ARCHS
+
+The CPU hot loops (csrc/cpu/kernels/*.cpp) are compiled once per CPU capability level with that
+level's flags (CPU_LEVELS) and the best level the CPU runs is picked at load time
+(csrc/cpu/capability.h).
 """
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -89,8 +94,46 @@ def sources_in(folder, pattern):
     return sorted(str(p.relative_to(ROOT)) for p in (ROOT / folder).glob(pattern))
 
 
+def cpu_levels():
+    """(level, flags) for each CPU capability level the kernels are compiled for: ATen's levels,
+    names and flags (its per-capability units), so at::vec::Vectorized is that level's.
+    -fno-trapping-math (no change to any result: we never read floating-point exception flags)
+    lets GCC if-convert float compares without AVX-512's masks: without it the uint8 curve's
+    byte loop stayed scalar at AVX2, 6x slower."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64") and os.name != "nt"
+    levels = [("DEFAULT", [])]
+    if x86:
+        levels += [("AVX2", ["-mavx2", "-mfma", "-mf16c"]),
+                   ("AVX512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
+                               "-mf16c", "-mprefer-vector-width=512"])]
+    return [(name, [f"-DCPU_CAPABILITY={name}", f"-DCPU_CAPABILITY_{name}",
+                    "-fno-trapping-math", *flags]) for name, flags in levels]
+
+
+class BuildExtension(cpp_extension.BuildExtension):
+    """Compiles the per-level CPU sources once per level, each with its own flags, and links
+    their objects after the others, DEFAULT first: should an inline function of a header
+    outlive inlining in several levels, the linker keeps the first copy, the baseline one
+    (tests/test_cpu_isa.py checks the binary for wider instructions outside their levels)."""
+
+    def build_extension(self, ext):
+        cxx = ext.extra_compile_args["cxx"]
+        for level, flags in CPU_LEVELS:
+            ext.extra_objects += self.compiler.compile(
+                LEVEL_SOURCES, output_dir=os.path.join(self.build_temp, f"cpu-{level.lower()}"),
+                include_dirs=ext.include_dirs, depends=LEVEL_DEPENDS,
+                extra_postargs={"cxx": cxx + flags, "nvcc": []})
+        super().build_extension(ext)
+
+
+CPU_LEVELS = cpu_levels()
+LEVEL_SOURCES = sources_in("csrc/cpu/kernels", "*.cpp")
+LEVEL_DEPENDS = [*sources_in("csrc/cpu/kernels", "*.h"), *sources_in("csrc/common", "*.h"),
+                 "csrc/cpu/capability.h"]
 sources = ["csrc/ops.cpp", *sources_in("csrc/cpu", "*.cpp")]
 cxx_flags = ["-O3", "-fopenmp"]  # OpenMP: at::parallel_for is inlined into our code
+if len(CPU_LEVELS) > 1:
+    cxx_flags.append("-DSGZ_CPU_X86_LEVELS")
 if toolkit is not None:
     sources += sources_in("csrc", "*.cu")
     extension = cpp_extension.CUDAExtension(
@@ -99,11 +142,14 @@ if toolkit is not None:
         extra_link_args=["-fopenmp"])
 else:
     extension = cpp_extension.CppExtension(
-        "sgz_fast._C", sources, extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp"])
+        "sgz_fast._C", sources, extra_compile_args={"cxx": cxx_flags, "nvcc": []},
+        extra_link_args=["-fopenmp"])
 
-print(f"sgz_fast build: torch {torch.__version__}; CUDA kernels: "
-      + (f"yes, {reason}, archs {archs}" if toolkit else f"no ({reason})"), flush=True)
+level_names = [name.lower() for name, _ in CPU_LEVELS]
+print(f"sgz_fast build: torch {torch.__version__}; CPU levels: {', '.join(level_names)}; "
+      "CUDA kernels: " + (f"yes, {reason}, archs {archs}" if toolkit else f"no ({reason})"),
+      flush=True)
 write_build_config(cuda_requested=toolkit is not None, cuda_reason=reason, cuda_arch_list=archs,
-                   built_with_torch=torch.__version__)
+                   cpu_levels=level_names, built_with_torch=torch.__version__)
 
-setup(ext_modules=[extension], cmdclass={"build_ext": cpp_extension.BuildExtension})
+setup(ext_modules=[extension], cmdclass={"build_ext": BuildExtension})

@@ -3,8 +3,17 @@ import zlib
 import pytest
 import torch
 
+import sgz_fast
+
+# The CPU kernels are compiled once per capability level (README, Building): the CPU cases run
+# at every level, each a device of its own ("cpu-avx2"), skipped where the CPU lacks the level.
+CPU_LEVELS = ("default", "avx2", "avx512")
+RUNNABLE_LEVELS = sgz_fast.cpu_capabilities() if sgz_fast.build_info()["extension_loaded"] else []
 DEVICES = [
-    "cpu",
+    *(pytest.param(f"cpu-{level}", marks=pytest.mark.skipif(
+        level not in RUNNABLE_LEVELS,
+        reason=f"this CPU or build cannot run the {level} kernels (it runs {RUNNABLE_LEVELS})"))
+      for level in CPU_LEVELS),
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                   reason="no CUDA device visible")),
 ]
@@ -22,7 +31,16 @@ TOLERANCES = {
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    return torch.device(request.param)
+    """A torch.device; for "cpu-<level>" the CPU device with the fused kernels at that level for
+    the test's duration."""
+    if not request.param.startswith("cpu-"):
+        yield torch.device(request.param)
+        return
+    previous = sgz_fast.set_cpu_capability(request.param[len("cpu-"):])
+    try:
+        yield torch.device("cpu")
+    finally:
+        sgz_fast.set_cpu_capability(previous)
 
 
 @pytest.fixture(autouse=True)

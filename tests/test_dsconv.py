@@ -20,6 +20,12 @@ LAYERS = [
     ((3,), 5, "relu", 2, 1),
     ((4,), 6, "none", 1, 1),
     ((2, 1, 3), 5, "relu", 2, 37),
+    # Widths and channel counts through every path of each level's register blocks (AVX-512:
+    # 8 output channels x 2 vectors of 16; AVX2 and SSE2: 6 x 2 of 8 and 4): full blocks,
+    # single vectors, partial vectors, and 1 to 7 leftover output channels.
+    ((13,), 15, "relu", 3, 50),
+    ((6, 5), 13, "tanh", 4, 67),
+    ((9,), 11, "none", 2, 40),
 ]
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import DEVICES, TOLERANCES, assert_explained
+from conftest import TOLERANCES, assert_explained
 from sgz_fast import _extension
 from sgz_fast.model import SGZ
 
@@ -110,7 +110,6 @@ def test_published_numerics_and_checkpoints_both_ways(backend, scale_factor, siz
     close(x_r, expected_r, scale=10)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("scale_factor, size", [(1, (17, 23)), (1, (1, 5)), (12, (120, 96)),
                                                 (12, (131, 97)), (12, (11, 30)), (5, (64, 48))])
 def test_fused_matches_reference_forward_and_gradients(device, scale_factor, size):
@@ -138,7 +137,6 @@ def test_images_smaller_than_the_scale_get_one_factor_pixel():
     assert torch.equal(x_r, x_r[..., :1, :1].expand_as(x_r))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 @pytest.mark.parametrize("scale_factor, size", [(1, (21, 33)), (12, (96, 120)), (12, (101, 130)),
                                                 (4, (9, 3))])

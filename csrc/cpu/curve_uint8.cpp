@@ -1,8 +1,8 @@
-// CPU kernel of sgz_fast::curve_iter_uint8: the curve applied to 8-bit frames as decoders give
-// them (N, H, W, C) and written back as 8-bit, with no float copy of the frame. Each row of
-// W * C interleaved values is one vectorizable loop: byte to float, the factors lerped between
-// two cached source rows (upsampled along columns and interleaved once per source row), the
-// curve steps, float to byte.
+// CPU operator of sgz_fast::curve_iter_uint8: the curve applied to 8-bit frames as decoders
+// give them (N, H, W, C) and written back as 8-bit, with no float copy of the frame. Each row
+// of W * C interleaved values is one vectorizable loop (kernels/curve_uint8_kernels.cpp, one
+// copy per CPU capability level) reading the factors from two cached source rows, upsampled
+// along columns and interleaved once per source row here.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -11,15 +11,11 @@
 
 #include "../common/bilinear.h"
 #include "../common/checks.h"
-#include "../common/curve.h"
-#include "../common/pixels.h"
 #include "huge_pages.h"
-#include "multiversion.h"
+#include "kernels/curve_uint8_kernels.h"
 
 namespace sgz {
 namespace {
-
-constexpr int kSteps = 8;  // SGZ's count, unrolled; others run step by step
 
 struct FrameGeometry {
   int64_t N, H, W, C, h, w;
@@ -58,32 +54,6 @@ class InterleavedRows {
   int64_t cached_index_[2] = {-1, -1};
 };
 
-template <int Steps>
-SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restrict out,
-                                const float* __restrict top, const float* __restrict bot, float w0,
-                                float w1, int64_t m, int64_t iterations) {
-  for (int64_t e = 0; e < m; ++e) {
-    const float r = lerp(top[e], bot[e], w0, w1);
-    float v = unit_from_byte(in[e]);
-    if constexpr (Steps > 0) {
-#pragma GCC unroll 8
-      for (int k = 0; k < Steps; ++k) v = curve_step(v, r);
-    } else {
-      v = curve_apply(v, r, iterations);
-    }
-    out[e] = byte_from_unit(v);
-  }
-}
-
-SGZ_MULTIVERSION void curve_row(const uint8_t* in, uint8_t* out, const float* top, const float* bot,
-                                float w0, float w1, int64_t m, int64_t iterations) {
-  if (iterations == kSteps) {
-    row_impl<kSteps>(in, out, top, bot, w0, w1, m, iterations);
-  } else {
-    row_impl<0>(in, out, top, bot, w0, w1, m, iterations);
-  }
-}
-
 at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r_in,
                                 int64_t iterations) {
   check_curve_uint8_args(frames_in, r_in, iterations);
@@ -97,6 +67,7 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
   uint8_t* dst = out.mutable_data_ptr<uint8_t>();
   const float scale_y = align_corners_scale<float>(g.h, g.H);
   const int64_t grain_rows = std::max<int64_t>(1, 32768 / g.row());
+  const auto& kernels = cpu::curve_uint8_kernels<float>();
   at::parallel_for(0, g.N * g.H, grain_rows, [&](int64_t begin, int64_t end) {
     InterleavedRows rows(r.const_data_ptr<float>(), g);
     for (int64_t index = begin; index < end; ++index) {
@@ -105,7 +76,7 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
       const float* top = rows.get(n, ty.i0);
       // A zero weight must not read the other row: 0 * inf would be NaN.
       const float* bot = ty.w1 == 0.0f ? top : rows.get(n, ty.i1);
-      curve_row(in + index * g.row(), dst + index * g.row(), top, bot, ty.w0, ty.w1, g.row(),
+      kernels.row(in + index * g.row(), dst + index * g.row(), top, bot, ty.w0, ty.w1, g.row(),
                 iterations);
     }
   });

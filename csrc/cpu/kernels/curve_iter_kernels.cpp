@@ -1,0 +1,187 @@
+// Hot loops of the curve_iter CPU kernels, compiled once per capability level (capability.h).
+//
+// Work goes in blocks of kBlock elements that stay in L1. Curve steps run in passes of up to
+// kPass steps with a compile-time count, so the steps unroll, the values stay in vector
+// registers and the element loop vectorizes at the level's width. When r is smaller than x,
+// each output row of factors is lerped from two cached, column-upsampled source rows inside
+// the curve pass (RowUpsampler): the full-resolution r never exists.
+#include "curve_iter_kernels.h"
+
+#include <algorithm>
+
+#include "../../common/curve.h"
+
+#ifndef CPU_CAPABILITY
+#error "kernels/*.cpp are compiled once per level by setup.py, with CPU_CAPABILITY defined"
+#endif
+
+namespace sgz::cpu {
+namespace CPU_CAPABILITY {
+namespace {
+
+constexpr int64_t kBlock = 256;  // elements per L1-resident block
+constexpr int kPass = 8;         // curve steps per pass (SGZ uses 8: one pass)
+
+// ---- Where the enhancement factors come from ----------------------------------------------
+
+// r at x's size.
+template <typename T>
+struct Factors {
+  const T* r;
+  SGZ_ALWAYS_INLINE T operator[](int64_t e) const { return r[e]; }
+  SGZ_ALWAYS_INLINE Factors shifted(int64_t s) const { return {r + s}; }
+};
+
+// ---- Curve passes over one block ----------------------------------------------------------
+
+// `in` is x for the first pass and y itself for later ones (iterations > kPass).
+template <typename T, int N, typename F>
+SGZ_ALWAYS_INLINE void curve_pass(const T* in, T* y, const F& r, int64_t m) {
+  for (int64_t e = 0; e < m; ++e) {
+    T v = in[e];
+    const T rv = r[e];
+#pragma GCC unroll 8
+    for (int k = 0; k < N; ++k) v = curve_step(v, rv);
+    y[e] = v;
+  }
+}
+
+template <typename T, int N, typename F>
+SGZ_ALWAYS_INLINE void tangent_pass(T* v, T* a, T* b, const F& r, int64_t m) {
+  for (int64_t e = 0; e < m; ++e) {
+    T ve = v[e], ae = a[e], be = b[e];
+    const T rv = r[e];
+#pragma GCC unroll 8
+    for (int k = 0; k < N; ++k) curve_tangent_step(ve, ae, be, rv);
+    v[e] = ve;
+    a[e] = ae;
+    b[e] = be;
+  }
+}
+
+// Runs `steps` (1..kPass) steps of curve_pass or tangent_pass with that count known at
+// compile time.
+template <typename T, int N = kPass, typename... Args>
+SGZ_ALWAYS_INLINE void curve_steps(int steps, Args... args) {
+  if constexpr (N > 0) {
+    if (steps == N) {
+      curve_pass<T, N>(args...);
+    } else {
+      curve_steps<T, N - 1>(steps, args...);
+    }
+  }
+}
+
+template <typename T, int N = kPass, typename... Args>
+SGZ_ALWAYS_INLINE void tangent_steps(int steps, Args... args) {
+  if constexpr (N > 0) {
+    if (steps == N) {
+      tangent_pass<T, N>(args...);
+    } else {
+      tangent_steps<T, N - 1>(steps, args...);
+    }
+  }
+}
+
+// y = curve^iterations(x) over a contiguous run.
+template <typename T, typename F>
+SGZ_ALWAYS_INLINE void forward_span_impl(const T* x, const F& r, T* y, int64_t n,
+                                         int64_t iterations) {
+  if (iterations == 0) {
+    std::copy(x, x + n, y);
+    return;
+  }
+  for (int64_t s = 0; s < n; s += kBlock) {
+    const int64_t m = std::min(kBlock, n - s);
+    const T* in = x + s;
+    for (int64_t left = iterations; left > 0; left -= kPass) {
+      curve_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), in, y + s, r.shifted(s), m);
+      in = y + s;
+    }
+  }
+}
+
+// gx = g * dy/dx and gr = g * dy/dr over a contiguous run; either output may be null.
+template <typename T, typename F>
+SGZ_ALWAYS_INLINE void backward_span_impl(const T* x, const F& r, const T* g, T* gx, T* gr,
+                                          int64_t n, int64_t iterations) {
+  T v[kBlock], a[kBlock], b[kBlock];
+  for (int64_t s = 0; s < n; s += kBlock) {
+    const int64_t m = std::min(kBlock, n - s);
+    std::copy(x + s, x + s + m, v);
+    std::fill(a, a + m, T(1));
+    std::fill(b, b + m, T(0));
+    for (int64_t left = iterations; left > 0; left -= kPass) {
+      tangent_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), v, a, b, r.shifted(s), m);
+    }
+    if (gx != nullptr) {
+      for (int64_t e = 0; e < m; ++e) gx[s + e] = g[s + e] * a[e];
+    }
+    if (gr != nullptr) {
+      for (int64_t e = 0; e < m; ++e) gr[s + e] = g[s + e] * b[e];
+    }
+  }
+}
+
+// Output rows [row_begin, row_end) of the N*C*H rows, r upsampled.
+template <typename T>
+void forward_rows(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g, int64_t row_begin,
+                  int64_t row_end, int64_t iterations) {
+  Tap<T> ty;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    forward_span_impl(x + row * g.W, up.row(row / g.H, row % g.H, ty), y + row * g.W, g.W,
+                      iterations);
+  }
+}
+
+// Backward over the output rows of one band (see curve_backward_upsampled): writes x's
+// gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for
+// source rows k (col_top) and k + 1 (col_bot).
+template <typename T>
+void backward_band(const T* x, const T* g, T* gx, T* col_top, T* col_bot, T* gr_row,
+                   RowUpsampler<T>& up, const Geometry& geo, int64_t plane, int64_t k,
+                   int64_t y_begin, int64_t y_end, int64_t iterations) {
+  const int64_t W = geo.W;
+  const bool need_r = col_top != nullptr;
+  if (need_r) {
+    std::fill(col_top, col_top + W, T(0));
+    std::fill(col_bot, col_bot + W, T(0));
+  }
+  for (int64_t Y = y_begin; Y < y_end; ++Y) {
+    Tap<T> ty;
+    const LerpedFactors<T> factors = up.row(plane, Y, ty);
+    const int64_t off = (plane * geo.H + Y) * W;
+    backward_span_impl(x + off, factors, g + off, gx != nullptr ? gx + off : nullptr,
+                       need_r ? gr_row : nullptr, W, iterations);
+    if (!need_r) continue;
+    // Source row i1 is k + 1, or k itself at the last source row.
+    T* second = ty.i1 == k ? col_top : col_bot;
+    for (int64_t X = 0; X < W; ++X) col_top[X] += ty.w0 * gr_row[X];
+    for (int64_t X = 0; X < W; ++X) second[X] += ty.w1 * gr_row[X];
+  }
+}
+
+template <typename T>
+void forward_span(const T* x, const T* r, T* y, int64_t n, int64_t iterations) {
+  forward_span_impl(x, Factors<T>{r}, y, n, iterations);
+}
+
+template <typename T>
+void backward_span(const T* x, const T* r, const T* g, T* gx, T* gr, int64_t n,
+                   int64_t iterations) {
+  backward_span_impl(x, Factors<T>{r}, g, gx, gr, n, iterations);
+}
+
+}  // namespace
+
+template <typename T>
+const CurveKernels<T>& curve_kernels() {
+  static const CurveKernels<T> table{&forward_span<T>, &backward_span<T>, &forward_rows<T>,
+                                     &backward_band<T>};
+  return table;
+}
+template const CurveKernels<float>& curve_kernels<float>();
+template const CurveKernels<double>& curve_kernels<double>();
+
+}  // namespace CPU_CAPABILITY
+}  // namespace sgz::cpu
