@@ -5,10 +5,14 @@
 Batch 1, ReLU, the SGZ layer shapes 32->32 and two 32-channel inputs -> 32, at 256x256 and
 1920x1080 (1920x1080 only on CUDA). "forward+backward" gives gradients to the weights and the
 inputs, as in training. On CUDA, "eager" is cuDNN, and the fused op's achieved GB/s and GFLOP/s
-are shown against the measured copy bandwidth and float32 FMA rate.
+are shown against the measured copy bandwidth and float32 FMA rate; on the CPU its GFLOP/s
+against the running level's FMA peak (bench_fma_peak.py, same threads). --cpu-capability picks
+the CPU level.
 """
 import torch
 
+import sgz_fast
+from bench_fma_peak import peak_gflops
 from harness import (copy_bandwidth_gbs, fp32_fma_gflops, parse_args, time_side_by_side,
                      write_report)
 from sgz_fast import ops, reference
@@ -53,6 +57,9 @@ def main():
     ceilings = None
     if device.type == "cuda":
         ceilings = copy_bandwidth_gbs(device), fp32_fma_gflops(device)
+    else:
+        level = sgz_fast.cpu_capability()
+        ceilings = None, peak_gflops(level, torch.get_num_threads())[0]
     rows, data = [], []
     for h, w in (SIZES[1:] if device.type == "cuda" else SIZES):
         for label, channels in LAYERS:
@@ -80,24 +87,31 @@ def main():
                     row["fused_gbs"] = round(moved / (fused * 1e-3) / 1e9, 1)
                     row["fused_gflops"] = round(flops / (fused * 1e-3) / 1e9, 1)
                     gbs, gflops = row["fused_gbs"], row["fused_gflops"]
-                    line += (f" {gbs:.0f} ({gbs / ceilings[0]:.0%}) | "
-                             f"{gflops:.0f} ({gflops / ceilings[1]:.0%}) |")
+                    if ceilings[0] is not None:
+                        line += f" {gbs:.0f} ({gbs / ceilings[0]:.0%}) |"
+                    line += f" {gflops:.0f} ({gflops / ceilings[1]:.0%}) |"
                 rows.append(line)
                 data.append(row)
                 print(line, flush=True)
 
+    gpu = device.type == "cuda"
     header = ["| size | layer | pass | eager ms | compile ms | fused ms (± IQR) | vs eager | "
-              "vs compile |"
-              + (" fused GB/s (of copy) | fused GFLOP/s (of FMA) |" if ceilings else ""),
-              "|---|---|---|---|---|---|---|---|" + ("---|---|" if ceilings else "")]
+              "vs compile |" + (" fused GB/s (of copy) |" if gpu else "")
+              + " fused GFLOP/s (of FMA peak) |",
+              "|---|---|---|---|---|---|---|---|" + ("---|" if gpu else "") + "---|"]
     notes = [f"- op: dsconv, batch 1, {args.dtype}, ReLU, biases; forward+backward: gradients "
              "for inputs and all weights",
              "- times: median of torch.utils.benchmark blocked_autorange after warm-up; ratios = "
              "other / fused"]
-    if ceilings:
+    if gpu:
         notes.append(f"- measured ceilings: copy {ceilings[0]:.0f} GB/s (read + write), float32 "
                      f"FMA {ceilings[1]:.0f} GFLOP/s (matmul without TF32); fused GB/s and GFLOP/s "
                      "count the least bytes and operations of the op (bench_dsconv.fused_work)")
+    else:
+        notes.append(f"- FMA peak of level {sgz_fast.cpu_capability()} on "
+                     f"{torch.get_num_threads()} threads: {ceilings[1]:.0f} GFLOP/s "
+                     "(bench_fma_peak.py); GFLOP/s count the op's least operations "
+                     "(bench_dsconv.fused_work)")
     path = write_report(f"dsconv-{args.dtype}", device, notes, header + rows, data)
     print(f"wrote {path}")
 

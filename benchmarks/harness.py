@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as tb
 
+import sgz_fast
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -43,8 +45,34 @@ def parse_args(doc, extra=()):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
+    parser.add_argument("--cpu-capability", choices=["default", "avx2", "avx512"],
+                        help="the CPU level the fused kernels run at (default: the best the CPU "
+                             "runs); it is part of the report's name")
     args = parser.parse_args()
+    if args.cpu_capability:
+        sgz_fast.set_cpu_capability(args.cpu_capability)
     return args, torch.device(args.device), getattr(torch, args.dtype)
+
+
+# The CPU flags that decide which sgz_fast level can run, as /proc/cpuinfo names them.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+             "avx512dq", "asimd", "sve")
+
+
+def cpu_flags():
+    """The ISA flags of ISA_FLAGS this CPU reports (Linux), in that order."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    line = next((l for l in info.splitlines() if l.startswith(("flags", "Features"))), "")
+    present = set(line.split(":", 1)[-1].split())
+    return [flag for flag in ISA_FLAGS if flag in present]
+
+
+def device_tag(device):
+    """The report name's device part: 'cuda', or 'cpu-<level>' with the running level."""
+    return f"cpu-{sgz_fast.cpu_capability()}" if device.type == "cpu" else device.type
 
 
 def time_side_by_side(steps, device, min_run_time, timer=time.perf_counter):
@@ -68,7 +96,8 @@ def machine_description(device):
         model = next(l.split(":", 1)[1].strip() for l in model.splitlines() if l.startswith("Model name"))
     except (OSError, StopIteration):
         model = platform.processor() or "unknown CPU"
-    return f"{model}, {torch.get_num_threads()} threads"
+    return (f"{model} ({' '.join(cpu_flags())}), {torch.get_num_threads()} threads; sgz_fast "
+            f"CPU level: {sgz_fast.cpu_capability()}")
 
 
 def git_commit():
@@ -103,11 +132,12 @@ def fp32_fma_gflops(device, n=8192):
     return 2 * n**3 / (timing.median_ms * 1e-3) / 1e9
 
 
-def write_report(name, device, header_lines, table_lines, data):
-    """Writes results/<date>-<name>-<device>.md and .json; returns the .md path."""
+def write_report(name, device, header_lines, table_lines, data, tag=None):
+    """Writes results/<date>-<name>-<tag>.md and .json (tag: device_tag's by default); returns
+    the .md path."""
     RESULTS.mkdir(exist_ok=True)
     today = datetime.date.today().isoformat()
-    stem = RESULTS / f"{today}-{name}-{device.type}"
+    stem = RESULTS / f"{today}-{name}-{tag or device_tag(device)}"
     meta = {
         "date": today,
         "machine": machine_description(device),
