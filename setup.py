@@ -5,6 +5,8 @@ Environment:
   SGZ_FAST_CPU_ONLY=1     build the CPU kernels only
   CUDA_HOME / CUDA_PATH   the CUDA toolkit to use (else nvcc on PATH, else /usr/local/cuda)
   TORCH_CUDA_ARCH_LIST    GPU architectures; default: the visible GPUs', or DEFAULT_ARCHS
+  SGZ_FAST_OPENMP_FLAG    the compiler's OpenMP flag (default -fopenmp; none on macOS, where
+                          Apple's clang has none: each op then runs on one thread)
 
 The CPU hot loops (csrc/cpu/kernels/*.cpp) are compiled once per CPU capability level with that
 level's flags (CPU_LEVELS) and the best level the CPU runs is picked at load time
@@ -15,6 +17,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -103,9 +106,9 @@ def cpu_levels():
     x86 = platform.machine().lower() in ("x86_64", "amd64") and os.name != "nt"
     levels = [("DEFAULT", [])]
     if x86:
-        levels += [("AVX2", ["-mavx2", "-mfma", "-mf16c"]),
+        levels += [("AVX2", ["-mavx2", "-mfma"]),
                    ("AVX512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
-                               "-mf16c", "-mprefer-vector-width=512"])]
+                               "-mprefer-vector-width=512"])]
     return [(name, [f"-DCPU_CAPABILITY={name}", f"-DCPU_CAPABILITY_{name}",
                     "-fno-trapping-math", *flags]) for name, flags in levels]
 
@@ -131,7 +134,10 @@ LEVEL_SOURCES = sources_in("csrc/cpu/kernels", "*.cpp")
 LEVEL_DEPENDS = [*sources_in("csrc/cpu/kernels", "*.h"), *sources_in("csrc/common", "*.h"),
                  "csrc/cpu/capability.h"]
 sources = ["csrc/ops.cpp", *sources_in("csrc/cpu", "*.cpp")]
-cxx_flags = ["-O3", "-fopenmp"]  # OpenMP: at::parallel_for is inlined into our code
+# OpenMP: at::parallel_for is inlined into our code, so our objects call torch's runtime.
+openmp = os.environ.get("SGZ_FAST_OPENMP_FLAG", "" if sys.platform == "darwin" else "-fopenmp")
+openmp = [openmp] if openmp else []
+cxx_flags = ["-O3", *openmp]
 if len(CPU_LEVELS) > 1:
     cxx_flags.append("-DSGZ_CPU_X86_LEVELS")
 if toolkit is not None:
@@ -139,11 +145,11 @@ if toolkit is not None:
     extension = cpp_extension.CUDAExtension(
         "sgz_fast._C", sources,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
-        extra_link_args=["-fopenmp"])
+        extra_link_args=openmp)
 else:
     extension = cpp_extension.CppExtension(
         "sgz_fast._C", sources, extra_compile_args={"cxx": cxx_flags, "nvcc": []},
-        extra_link_args=["-fopenmp"])
+        extra_link_args=openmp)
 
 level_names = [name.lower() for name, _ in CPU_LEVELS]
 print(f"sgz_fast build: torch {torch.__version__}; CPU levels: {', '.join(level_names)}; "
