@@ -37,6 +37,14 @@ constexpr int kOuterA = 3, kOuterB = 3;   // 9 sums + 6 loaded
 constexpr int kRows = 4, kVecs = 2;
 constexpr int kOuterA = 2, kOuterB = 3;   // 6 sums + 5 loaded + temporaries
 #endif
+// The depthwise rows on explicit vectors holding the 9 weights: not on baseline x86-64, whose
+// 16 registers cannot also hold SSE2's multiply temporaries; GCC's own vectorization of the
+// scalar loop serves it.
+#if defined(CPU_CAPABILITY_DEFAULT) && defined(__x86_64__)
+constexpr bool kVectorDepthwise = false;
+#else
+constexpr bool kVectorDepthwise = true;
+#endif
 
 // Reads one row; `Row` of depthwise3x3 for interior columns, where x - 1 .. x + 1 exist.
 template <typename T>
@@ -53,12 +61,34 @@ struct RowClamped {
   SGZ_ALWAYS_INLINE T operator()(int64_t x) const { return x >= 0 && x < W ? p[x] : T(0); }
 };
 
+// The same for L consecutive columns: a vector loaded from x.
+template <typename T>
+struct RowVec {
+  const T* p;
+  SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const { return Vec<T>::loadu(p + x); }
+};
+
 // One output row of a depthwise 3x3 conv with zero padding: out[x] = bias + taps.
-// up / down point to a zero row at the image's top and bottom.
+// up / down point to a zero row at the image's top and bottom. The interior runs on whole
+// vectors, the formula of depthwise3x3 taken lane by lane, its last vector overlapping the one
+// before rather than leaving up to L - 1 columns to a scalar loop; the two border columns and
+// rows narrower than a vector take the scalar loop.
 template <typename T>
 SGZ_ALWAYS_INLINE void depthwise_row(const T* up, const T* mid, const T* down, const T* w, T bias,
                                      T* __restrict out, int64_t W) {
-  for (int64_t x = 1; x < W - 1; ++x) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  int64_t x = 1;
+  if (kVectorDepthwise && W - 2 >= L) {
+    V wv[9];
+    for (int k = 0; k < 9; ++k) wv[k] = V(w[k]);
+    const V b(bias);
+    const RowVec<T> vu{up}, vm{mid}, vd{down};
+    for (; x + L <= W - 1; x += L) (b + depthwise3x3(vu, vm, vd, x, wv)).store(out + x);
+    if (x < W - 1) (b + depthwise3x3(vu, vm, vd, W - 1 - L, wv)).store(out + W - 1 - L);
+    x = W - 1;
+  }
+  for (; x < W - 1; ++x) {
     out[x] = bias + depthwise3x3(RowPtr<T>{up}, RowPtr<T>{mid}, RowPtr<T>{down}, x, w);
   }
   const RowClamped<T> cu{up, W}, cm{mid, W}, cd{down, W};
