@@ -5,8 +5,8 @@ Environment:
   SGZ_FAST_CPU_ONLY=1     build the CPU kernels only
   CUDA_HOME / CUDA_PATH   the CUDA toolkit to use (else nvcc on PATH, else /usr/local/cuda)
   TORCH_CUDA_ARCH_LIST    GPU architectures; default: the visible GPUs', or DEFAULT_ARCHS
-  SGZ_FAST_OPENMP_FLAG    the compiler's OpenMP flag (default -fopenmp; none on macOS, where
-                          Apple's clang has none: each op then runs on one thread)
+  SGZ_FAST_OPENMP_FLAG    the compiler's (and linker's) OpenMP flags (default -fopenmp; none on
+                          macOS, where Apple's clang has none: each op then runs on one thread)
 
 The CPU hot loops (csrc/cpu/kernels/*.cpp) are compiled once per CPU capability level with that
 level's flags (CPU_LEVELS) and the best level the CPU runs is picked at load time
@@ -15,6 +15,7 @@ level's flags (CPU_LEVELS) and the best level the CPU runs is picked at load tim
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -135,8 +136,8 @@ LEVEL_DEPENDS = [*sources_in("csrc/cpu/kernels", "*.h"), *sources_in("csrc/commo
                  "csrc/cpu/capability.h"]
 sources = ["csrc/ops.cpp", *sources_in("csrc/cpu", "*.cpp")]
 # OpenMP: at::parallel_for is inlined into our code, so our objects call torch's runtime.
-openmp = os.environ.get("SGZ_FAST_OPENMP_FLAG", "" if sys.platform == "darwin" else "-fopenmp")
-openmp = [openmp] if openmp else []
+openmp = shlex.split(os.environ.get("SGZ_FAST_OPENMP_FLAG",
+                                    "" if sys.platform == "darwin" else "-fopenmp"))
 cxx_flags = ["-O3", *openmp]
 if len(CPU_LEVELS) > 1:
     cxx_flags.append("-DSGZ_CPU_X86_LEVELS")
