@@ -11,6 +11,9 @@
    backward_rows, no packed FMA (SSE2: packed multiply or add) reads a stack slot that a
    vector store later in the same loop writes back (a block's accumulators that do not fit
    the register file go round the stack: `vfmadd213ps 0x40(%rsp), ...; vmovaps ..., 0x40(%rsp)`).
+   nor does such a loop store a vector to the stack (accumulators kept in registers but written
+   back every iteration). Loops are the leaf loops (no loop inside) that call no function (a
+   call clobbers every vector register, so what lives across it is on the stack by rule).
    Stack operands only read in a loop, such as weights broadcast once before it, are counted
    apart and allowed.
 Exits 1 with the offending functions listed. Needs objdump (binutils).
@@ -56,9 +59,7 @@ def stack_slot(operands):
 def spills(code):
     """(packed multiply-adds, those reading the stack, those whose slot a vector store in the
     same innermost loop writes: accumulators going round the stack). A loop is the span of a
-    backward jump; the innermost one around an instruction is the shortest such span. Loops
-    that call a function (memcpy for a row's last, partial vector) are left out: a call
-    clobbers every vector register, so what lives across it is on the stack by rule."""
+    backward jump; the innermost one around an instruction is the shortest such span."""
     loops = []
     for address, mnemonic, operands in code:
         target = re.match(r"([0-9a-f]+) <", operands)
@@ -69,15 +70,27 @@ def spills(code):
               if "mov" in m and re.match(r"%[xyz]mm\d+,", ops)]
     reads = [(a, slot) for a, slot in madds if slot]
     calls = [a for a, m, _ in code if m.startswith("call")]
+
+    def innermost(a):
+        """The leaf loop around address a (one with no loop inside), or None."""
+        around = [(hi - lo, lo, hi) for lo, hi in loops if lo <= a <= hi]
+        if not around:
+            return None
+        _, lo, hi = min(around)
+        nested = any(lo <= l2 and h2 <= hi and (l2, h2) != (lo, hi) for l2, h2 in loops)
+        return None if nested or any(lo <= c <= hi for c in calls) else (lo, hi)
+
     spilled = 0
     for a, slot in reads:
-        around = [(hi - lo, lo, hi) for lo, hi in loops if lo <= a <= hi]
-        if around:
-            _, lo, hi = min(around)
-            if any(lo <= c <= hi for c in calls):
-                continue
-            spilled += any(s == slot and lo <= b <= hi for b, s in stores)
-    return len(madds), len(reads), spilled
+        loop = innermost(a)
+        if loop:
+            spilled += any(s == slot and loop[0] <= b <= loop[1] for b, s in stores)
+    # Accumulators kept in registers but written back to the stack every iteration (GCC does
+    # this for an array whose address escapes): stores to the stack in a loop of FMAs.
+    fma_loops = {loop for loop in map(innermost, (a for a, _ in madds)) if loop}
+    written_back = sum(1 for b, slot in stores if slot
+                       and any(lo <= b <= hi for lo, hi in fma_loops))
+    return len(madds), len(reads), spilled + written_back
 
 
 def level_of(name):

@@ -18,6 +18,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../common/checks.h"
@@ -31,6 +32,8 @@ using cpu::Channels;
 using cpu::Dims;
 using cpu::RowScratch;
 using cpu::WeightGrads;
+
+constexpr int64_t kBandValues = 1024;
 
 template <typename T>
 Channels<T> channels_of(const std::vector<at::Tensor>& inputs) {
@@ -79,7 +82,7 @@ at::Tensor dsconv_cpu(at::TensorList inputs_in, const at::Tensor& dw_in,
     const T* pbp = pb.defined() ? pb.const_data_ptr<T>() : nullptr;
     const auto& kernels = cpu::dsconv_kernels<T>();
     at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
-      RowScratch<T> scratch(s);
+      RowScratch<T> scratch(s, 1);
       kernels.forward_rows(ch, dw.const_data_ptr<T>(), dbp, pw.const_data_ptr<T>(), pbp,
                            out.mutable_data_ptr<T>(), s, act, scratch, begin, end);
     });
@@ -119,8 +122,11 @@ dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::Ten
     const int threads = at::get_num_threads();
     std::vector<WeightGrads<T>> per_thread(threads, WeightGrads<T>(s));
     const auto& kernels = cpu::dsconv_kernels<T>();
-    at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
-      RowScratch<T> scratch(s);
+    // Bands of about kBandValues values per channel (at least a row): their buffers, (Cin +
+    // Cout) x that, stay in L2, and the weight gradient's lanes are summed once per band.
+    const int64_t band = std::max<int64_t>(1, std::min(s.H, kBandValues / s.W));
+    at::parallel_for(0, s.N * s.H, band, [&](int64_t begin, int64_t end) {
+      RowScratch<T> scratch(s, band);
       kernels.backward_rows(ch, dw.const_data_ptr<T>(), dbp, pw.const_data_ptr<T>(),
                             grad.const_data_ptr<T>(), out.const_data_ptr<T>(),
                             gd.mutable_data_ptr<T>(), per_thread[at::get_thread_num()], s, act,

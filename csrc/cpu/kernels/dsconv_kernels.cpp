@@ -96,13 +96,13 @@ SGZ_ALWAYS_INLINE void depthwise_row(const T* up, const T* mid, const T* down, c
   if (W > 1) out[W - 1] = bias + depthwise3x3(cu, cm, cd, W - 1, w);
 }
 
-// The depthwise result of every channel for row y of image n: d is Cin x W.
+// The depthwise result of every channel for row y of image n: channel c at d + c * stride.
 template <typename T>
 SGZ_ALWAYS_INLINE void depthwise_all(const Channels<T>& ch, int64_t n, int64_t y, const T* dw,
-                                     const T* db, const T* zeros, T* d) {
+                                     const T* db, const T* zeros, T* d, int64_t stride) {
   for (int64_t c = 0; c < ch.count(); ++c) {
     depthwise_row(ch.row(n, c, y - 1, zeros), ch.row(n, c, y, zeros), ch.row(n, c, y + 1, zeros),
-                  dw + 9 * c, db != nullptr ? db[c] : T(0), d + c * ch.W, ch.W);
+                  dw + 9 * c, db != nullptr ? db[c] : T(0), d + c * stride, ch.W);
   }
 }
 
@@ -194,8 +194,26 @@ SGZ_ALWAYS_INLINE void pointwise(const T* w, int64_t wo, int64_t wc, const T* bi
 }
 
 // acc[o][c] += sum_x a[o][x] * b[c][x] for MO rows of a from o and MC rows of b from c (rows
-// of length X at a + o * X and b + c * X): the pointwise weight gradient. Lanes are summed at
-// the end of the row; the partial vector at the row's end is loaded with zeros beyond X.
+// of length X at a + o * X and b + c * X): the pointwise weight gradient. Whole vectors first,
+// then the partial one, loaded with zeros beyond X, so the main loop has no branch; the lanes
+// are summed once at the end, from copies (taking a sum's address would keep every sum in
+// memory through the loop).
+template <typename T, int MO, int MC, bool PARTIAL>
+SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t X, int64_t o, int64_t c,
+                                  int64_t x, int64_t count, Vec<T> (&sums)[MO][MC]) {
+  using V = Vec<T>;
+  V av[MO], bv[MC];
+  for (int i = 0; i < MO; ++i) {
+    av[i] = PARTIAL ? V::loadu(a + (o + i) * X + x, count) : V::loadu(a + (o + i) * X + x);
+  }
+  for (int j = 0; j < MC; ++j) {
+    bv[j] = PARTIAL ? V::loadu(b + (c + j) * X + x, count) : V::loadu(b + (c + j) * X + x);
+  }
+  for (int i = 0; i < MO; ++i) {
+    for (int j = 0; j < MC; ++j) sums[i][j] = fmadd(av[i], bv[j], sums[i][j]);
+  }
+}
+
 template <typename T, int MO, int MC>
 SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o, int64_t c,
                                    int64_t K, T* acc) {
@@ -205,26 +223,17 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o,
   for (int i = 0; i < MO; ++i) {
     for (int j = 0; j < MC; ++j) sums[i][j] = V(T(0));
   }
-  for (int64_t x = 0; x < X; x += L) {
-    const int64_t count = std::min(L, X - x);
-    V av[MO], bv[MC];
-    for (int i = 0; i < MO; ++i) {
-      av[i] = count < L ? V::loadu(a + (o + i) * X + x, count) : V::loadu(a + (o + i) * X + x);
-    }
-    for (int j = 0; j < MC; ++j) {
-      bv[j] = count < L ? V::loadu(b + (c + j) * X + x, count) : V::loadu(b + (c + j) * X + x);
-    }
-    for (int i = 0; i < MO; ++i) {
-      for (int j = 0; j < MC; ++j) sums[i][j] = fmadd(av[i], bv[j], sums[i][j]);
-    }
-  }
+  int64_t x = 0;
+  for (; x + L <= X; x += L) outer_step<T, MO, MC, false>(a, b, X, o, c, x, L, sums);
+  if (x < X) outer_step<T, MO, MC, true>(a, b, X, o, c, x, X - x, sums);
   for (int i = 0; i < MO; ++i) {
     for (int j = 0; j < MC; ++j) {
+      const V sum = sums[i][j];
       T lanes[L];
-      sums[i][j].store(lanes);
-      T sum = 0;
-      for (int64_t l = 0; l < L; ++l) sum += lanes[l];
-      acc[(o + i) * K + c + j] += sum;
+      sum.store(lanes);
+      T total = 0;
+      for (int64_t l = 0; l < L; ++l) total += lanes[l];
+      acc[(o + i) * K + c + j] += total;
     }
   }
 }
@@ -269,7 +278,7 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
   T* d = scratch.d.data();
   for (int64_t row = begin; row < end; ++row) {
     const int64_t n = row / s.H, y = row % s.H;
-    depthwise_all(ch, n, y, dw, db, scratch.zeros.data(), d);
+    depthwise_all(ch, n, y, dw, db, scratch.zeros.data(), d, s.W);
     T* row_out = out + (n * s.cout * s.H + y) * s.W;
     if (act == Activation::kRelu) {  // in registers (SGZ's six ReLU layers)
       pointwise<T, true>(pw, s.cin, int64_t(1), pb, d, s.W, s.cin, row_out, s.H * s.W, s.cout,
@@ -285,27 +294,35 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
   }
 }
 
+// Rows of a band are consecutive rows of one image, so each channel's band is one contiguous
+// run of rows * W values in every tensor and buffer: the gradient sums run over the band at
+// once, and the lanes of the weight gradient's sums are added up once per band, not per row.
 template <typename T>
 void backward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* grad,
                    const T* out, T* gd, WeightGrads<T>& acc, const Dims& s, Activation act,
                    RowScratch<T>& scratch, int64_t begin, int64_t end) {
   T* d = scratch.d.data();
   T* gz = scratch.gz.data();
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / s.H, y = row % s.H;
-    depthwise_all(ch, n, y, dw, db, scratch.zeros.data(), d);
-    for (int64_t o = 0; o < s.cout; ++o) {
-      const int64_t off = ((n * s.cout + o) * s.H + y) * s.W;
-      T* __restrict gzo = gz + o * s.W;
-      for (int64_t x = 0; x < s.W; ++x) gzo[x] = grad[off + x] * activation_grad(out[off + x], act);
-      acc.pb[o] += total(gzo, s.W);
+  for (int64_t first = begin; first < end;) {
+    const int64_t n = first / s.H, y0 = first % s.H;
+    const int64_t rows = std::min({scratch.rows, end - first, s.H - y0});
+    const int64_t X = rows * s.W;  // the band's values per channel
+    for (int64_t r = 0; r < rows; ++r) {
+      depthwise_all(ch, n, y0 + r, dw, db, scratch.zeros.data(), d + r * s.W, X);
     }
-    outer_products(gz, d, s.W, s.cout, s.cin, acc.pw.data());
+    for (int64_t o = 0; o < s.cout; ++o) {
+      const int64_t off = ((n * s.cout + o) * s.H + y0) * s.W;
+      T* __restrict gzo = gz + o * X;
+      for (int64_t x = 0; x < X; ++x) gzo[x] = grad[off + x] * activation_grad(out[off + x], act);
+      acc.pb[o] += total(gzo, X);
+    }
+    outer_products(gz, d, X, s.cout, s.cin, acc.pw.data());
     // g_d[c] = sum_o pw[o][c] * g_z[o]: the pointwise product with pw transposed.
-    T* gd_row = gd + (n * s.cin * s.H + y) * s.W;
-    pointwise(pw, int64_t(1), s.cin, static_cast<const T*>(nullptr), gz, s.W, s.cout, gd_row,
-              s.H * s.W, s.cin, s.W);
-    for (int64_t c = 0; c < s.cin; ++c) acc.db[c] += total(gd_row + c * s.H * s.W, s.W);
+    T* gd_band = gd + (n * s.cin * s.H + y0) * s.W;
+    pointwise(pw, int64_t(1), s.cin, static_cast<const T*>(nullptr), gz, X, s.cout, gd_band,
+              s.H * s.W, s.cin, X);
+    for (int64_t c = 0; c < s.cin; ++c) acc.db[c] += total(gd_band + c * s.H * s.W, X);
+    first += rows;
   }
 }
 

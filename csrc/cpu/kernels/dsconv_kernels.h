@@ -42,10 +42,14 @@ struct WeightGrads {
 };
 
 // Scratch rows of one parallel task, allocated by the operator: the hot loops allocate nothing.
+// `rows` consecutive rows of an image at a time (the backward's band): Cin x rows x W
+// depthwise values, Cout x rows x W output gradients, and a row of W zeros.
 template <typename T>
 struct RowScratch {
-  std::vector<T> d, gz, zeros;  // Cin x W depthwise rows, Cout x W output gradients, W zeros
-  explicit RowScratch(const Dims& s) : d(s.cin * s.W), gz(s.cout * s.W), zeros(s.W, T(0)) {}
+  int64_t rows;
+  std::vector<T> d, gz, zeros;
+  RowScratch(const Dims& s, int64_t rows)
+      : rows(rows), d(s.cin * rows * s.W), gz(s.cout * rows * s.W), zeros(s.W, T(0)) {}
 };
 
 template <typename T>
@@ -54,8 +58,9 @@ struct DsconvKernels {
   void (*forward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* pb,
                        T* out, const Dims& s, Activation act, RowScratch<T>& scratch,
                        int64_t begin, int64_t end);
-  // Backward pass 1 over rows [begin, end): pointwise weight and bias gradients and the
-  // depthwise bias gradient into `acc`, and g_d (N x Cin x H x W) for the rows.
+  // Backward pass 1 over rows [begin, end), in bands of up to scratch.rows rows of one image:
+  // pointwise weight and bias gradients and the depthwise bias gradient into `acc`, and g_d
+  // (N x Cin x H x W) for the rows.
   void (*backward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw,
                         const T* grad, const T* out, T* gd, WeightGrads<T>& acc, const Dims& s,
                         Activation act, RowScratch<T>& scratch, int64_t begin, int64_t end);
