@@ -103,7 +103,8 @@ def cpu_levels():
     names and flags (its per-capability units), so at::vec::Vectorized is that level's.
     -fno-trapping-math (no change to any result: we never read floating-point exception flags)
     lets GCC if-convert float compares without AVX-512's masks: without it the uint8 curve's
-    byte loop stayed scalar at AVX2, 6x slower."""
+    byte loop stayed scalar at AVX2, 6x slower. -Wno-unknown-pragmas: ATen's vector headers
+    carry `#pragma unroll`, which GCC does not know (GCC's diagnostic pragmas cannot hide it)."""
     x86 = platform.machine().lower() in ("x86_64", "amd64") and os.name != "nt"
     levels = [("DEFAULT", [])]
     if x86:
@@ -111,7 +112,8 @@ def cpu_levels():
                    ("AVX512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
                                "-mprefer-vector-width=512"])]
     return [(name, [f"-DCPU_CAPABILITY={name}", f"-DCPU_CAPABILITY_{name}",
-                    "-fno-trapping-math", *flags]) for name, flags in levels]
+                    "-fno-trapping-math", "-Wno-unknown-pragmas", *flags])
+            for name, flags in levels]
 
 
 class BuildExtension(cpp_extension.BuildExtension):

@@ -76,9 +76,14 @@ using at::vec::fmadd;
 // activate(z, kRelu) of common/dsconv.h lane by lane: z > 0 ? z : 0 (NaN and -0 give +0).
 // x86's max(z, 0) is exactly that (it returns its second operand unless z > 0): one
 // instruction where a compare and blend would take four and the accumulators' registers.
+// (AVX-512: the all-lanes masked form, as GCC 12 warns on _mm512_max_ps's undefined operand.)
 #if defined(CPU_CAPABILITY_AVX512)
-SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) { return _mm512_max_ps(z, _mm512_setzero_ps()); }
-SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) { return _mm512_max_pd(z, _mm512_setzero_pd()); }
+SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
+  return _mm512_maskz_max_ps(__mmask16(0xFFFF), z, _mm512_setzero_ps());
+}
+SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
+  return _mm512_maskz_max_pd(__mmask8(0xFF), z, _mm512_setzero_pd());
+}
 #elif defined(CPU_CAPABILITY_AVX2)
 SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) { return _mm256_max_ps(z, _mm256_setzero_ps()); }
 SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) { return _mm256_max_pd(z, _mm256_setzero_pd()); }
