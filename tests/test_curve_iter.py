@@ -27,11 +27,28 @@ def random_inputs(x_shape, r_hw, dtype, device):
     return x, r
 
 
-def assert_close(actual, expected, dtype, steps=1):
-    # Each step rounds its multiply-add (fused or not, by the CPU level's FMA): the float32
-    # error of the result grows with the steps (2.2e-5 seen at 13 steps), as the gradients' do.
-    rtol, atol = (tol * max(1.0, steps / 4) for tol in TOLERANCES[dtype])
+def assert_close(actual, expected, dtype):
+    rtol, atol = TOLERANCES[dtype]
     torch.testing.assert_close(actual, expected.to(actual.dtype), rtol=rtol, atol=atol)
+
+
+def assert_as_close_as_the_reference(fused, reference_fn, inputs, dtype, steps, scales=(1, 1)):
+    """fused (outputs of the op on `inputs`) must be as close to the float64 truth as the
+    reference in `dtype` is, give or take the dtype's tolerance. Each curve step rounds its
+    multiply-add (fused or not, by the CPU level's FMA), and near the curve's fixed points
+    (x near 0 or 1, where each step multiplies an error by up to 2) 13 steps turn that into
+    1e-4: the reference and the kernel are then each ~6e-5 from the truth, in opposite
+    directions. The dtype's tolerance grows with the steps (2.2e-5 seen at 13)."""
+    rtol, atol = (tol * max(1.0, steps / 4) for tol in TOLERANCES[dtype])
+    expected = reference_fn(*inputs)
+    truth = reference_fn(*(t.to(torch.float64, copy=True) for t in inputs))
+    for got, ref, exact, scale in zip(fused, expected, truth, scales):
+        ref_error = (ref.double() - exact).abs() if dtype != torch.float64 else 0
+        allowed = scale * (atol + rtol * exact.abs()) + 2 * ref_error
+        error = (got.double() - exact).abs()
+        assert (error <= allowed).all(), (
+            f"off the float64 truth by {(error - allowed).max().item():.3g} more than allowed "
+            f"(largest error {error.max().item():.3g})")
 
 
 # 13 = a full pass of 8 register-resident steps plus a pass of 5 in the CPU kernels.
@@ -40,8 +57,9 @@ def assert_close(actual, expected, dtype, steps=1):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_forward_matches_reference(device, x_shape, r_hw, iterations, dtype):
     x, r = random_inputs(x_shape, r_hw, dtype, device)
-    assert_close(ops.curve_iter(x, r, iterations), reference.curve_iter(x, r, iterations), dtype,
-                 steps=iterations)
+    assert_as_close_as_the_reference([ops.curve_iter(x, r, iterations)],
+                                     lambda x, r: [reference.curve_iter(x, r, iterations)],
+                                     (x, r), dtype, iterations)
 
 
 @pytest.mark.parametrize("x_shape,r_hw", SHAPES)
@@ -51,29 +69,20 @@ def test_gradients_match_reference(device, x_shape, r_hw, iterations, dtype):
     x, r = random_inputs(x_shape, r_hw, dtype, device)
     grad = torch.randn(x_shape, dtype=dtype, device=device)
 
-    def gradients(fn, dtype):
-        xa = x.to(dtype, copy=True).requires_grad_()
-        ra = r.to(dtype, copy=True).requires_grad_()
-        fn(xa, ra, iterations).backward(grad.to(dtype))
-        return xa.grad, ra.grad
+    def gradients(fn):
+        def run(x, r, grad):
+            xa, ra = x.clone().requires_grad_(), r.clone().requires_grad_()
+            fn(xa, ra, iterations).backward(grad)
+            return xa.grad, ra.grad
+        return run
 
-    # The derivatives are products of one factor per step, rounded step by step in a different
-    # order than autograd's: the float32 error grows with the steps and with the product's size
-    # (up to 2^steps). So in float32 each gradient may be off the float64 truth by twice the
-    # reference's own error there, on top of the dtype's tolerance scaled by the steps.
-    rtol, atol = (tol * max(1.0, iterations / 4) for tol in TOLERANCES[dtype])
-    # r's gradient sums up to (2 * factor)^2 terms per element: scale the tolerance with it.
+    # The derivatives are products of one factor per step, up to 2^steps, rounded step by step
+    # in a different order than autograd's; r's gradient sums up to (2 * factor)^2 terms per
+    # element: its tolerance scales with them.
     terms = (x_shape[2] // r_hw[0] + 1) * (x_shape[3] // r_hw[1] + 1)
-    fused = gradients(ops.curve_iter, dtype)
-    expected = gradients(reference.curve_iter, dtype)
-    truth = gradients(reference.curve_iter, torch.float64)
-    for got, ref, exact, scale in zip(fused, expected, truth, (1, terms)):
-        ref_error = (ref.double() - exact).abs() if dtype != torch.float64 else 0
-        allowed = atol * scale + rtol * scale * exact.abs() + 2 * ref_error
-        error = (got.double() - exact).abs()
-        assert (error <= allowed).all(), (
-            f"off the float64 truth by {(error - allowed).max().item():.3g} more than allowed "
-            f"(largest error {error.max().item():.3g})")
+    assert_as_close_as_the_reference(gradients(ops.curve_iter)(x, r, grad),
+                                     gradients(reference.curve_iter), (x, r, grad), dtype,
+                                     iterations, scales=(1, terms))
 
 
 @pytest.mark.parametrize("needs", [(True, False), (False, True)])

@@ -131,14 +131,16 @@ SGZ_ALWAYS_INLINE void pointwise_tile(const T* w, int64_t wo, int64_t wc, const 
       for (int j = 0; j < VECS; ++j) acc[i][j] = fmadd(wi, v[j], acc[i][j]);
     }
   }
+  // Stored from copies: an accumulator whose address escapes (a store or blend taking it by
+  // reference) is kept in memory through the loop by GCC, written back every iteration.
   for (int i = 0; i < ROWS; ++i) {
     T* dst = out + (o + i) * out_stride + x;
     for (int j = 0; j < VECS; ++j) {
-      if constexpr (RELU) acc[i][j] = relu(acc[i][j]);
+      const V result = RELU ? relu(V(acc[i][j])) : acc[i][j];
       if constexpr (PARTIAL) {
-        acc[i][j].store(dst, count);
+        result.store(dst, count);
       } else {
-        acc[i][j].store(dst + j * L);
+        result.store(dst + j * L);
       }
     }
   }
