@@ -38,6 +38,20 @@ def semantic_steps(semantic, images):
     return {"semantic forward": lambda: semantic(images), "semantic forward+backward": backward}
 
 
+def add_semantic_share(rows, data, semantic, steps, fused, images, args, ours, device, timer):
+    """Times the fused step with the semantic term on, and the semantic network alone; adds
+    the rows and data."""
+    on = {"fused step, semantic on": step_fn(fused, semantic, images, args),
+          "fused step, semantic off": steps["fused"], **semantic_steps(semantic, images)}
+    on, _ = in_rounds(on, ours.rounds, device, ours.min_run_time, timer)
+    total = on["fused step, semantic on"]
+    for name, ms in on.items():
+        rows.append(f"| semantic {ours.semantic} | {name} | {ms:.1f} "
+                    f"({100 * ms / total:.0f}% of the step) |")
+    data["semantic_on_ms"] = {k: round(v, 3) for k, v in on.items()}
+    print("\n".join(rows[-len(on):]), flush=True)
+
+
 def in_rounds(steps, rounds, device, min_run_time, timer):
     """{name: median over rounds of the median ms}, and the per-round timings."""
     results = []
@@ -81,16 +95,10 @@ def main():
             "fused_speedup": round(ratio, 2), "fused_speedup_rounds": [round(x, 2) for x in ratios]}
     print("\n".join(rows), flush=True)
 
-    semantic = build_semantic(ours.semantic, args.num_of_SegClass).to(device)
-    on = {"fused step, semantic on": step_fn(fused, semantic, images, args),
-          "fused step, semantic off": steps["fused"], **semantic_steps(semantic, images)}
-    on, _ = in_rounds(on, ours.rounds, device, ours.min_run_time, timer)
-    total = on["fused step, semantic on"]
-    for name, ms in on.items():
-        rows.append(f"| semantic {ours.semantic} | {name} | {ms:.1f} "
-                    f"({100 * ms / total:.0f}% of the step) |")
-    data["semantic_on_ms"] = {k: round(v, 3) for k, v in on.items()}
-    print("\n".join(rows[-len(on):]), flush=True)
+    semantic = build_semantic(ours.semantic, args.num_of_SegClass)
+    if semantic is not None:  # --semantic none: the semantic term's share is not measured
+        add_semantic_share(rows, data, semantic.to(device), steps, fused, images, args, ours,
+                           device, timer)
 
     header = ["| configuration | timing | ms |", "|---|---|---|"]
     notes = [f"- SGZ training step (train.train_step): batch {ours.batch}, {ours.size}x{ours.size}, "
