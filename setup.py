@@ -120,7 +120,8 @@ class BuildExtension(cpp_extension.BuildExtension):
     """Compiles the per-level CPU sources once per level, each with its own flags, and links
     their objects after the others, DEFAULT first: should an inline function of a header
     outlive inlining in several levels, the linker keeps the first copy, the baseline one
-    (tests/test_cpu_isa.py checks the binary for wider instructions outside their levels)."""
+    (scripts/check_cpu_isa.py, run by the tests, checks the binary for wider instructions outside
+    their levels)."""
 
     def build_extension(self, ext):
         cxx = ext.extra_compile_args["cxx"]
