@@ -33,7 +33,8 @@ bool cpu_runs(Capability level) {
 
 std::string supported_list() {
   std::string list;
-  for (const std::string& name : supported_capabilities()) list += (list.empty() ? "" : ", ") + name;
+  for (const std::string& name : supported_capabilities())
+    list += (list.empty() ? "" : ", ") + name;
   return list;
 }
 
@@ -63,9 +64,12 @@ std::atomic<int> running{-1};
 
 const char* capability_name(Capability level) {
   switch (level) {
-    case Capability::kAvx512: return "avx512";
-    case Capability::kAvx2: return "avx2";
-    default: return "default";
+    case Capability::kAvx512:
+      return "avx512";
+    case Capability::kAvx2:
+      return "avx2";
+    default:
+      return "default";
   }
 }
 
@@ -93,7 +97,8 @@ std::string set_capability(const std::string& name) {
   const Capability level = parse(name, "set_cpu_capability: level");
   std::string previous;
   const int before = running.load(std::memory_order_relaxed);
-  previous = before < 0 ? capability_name(best()) : capability_name(static_cast<Capability>(before));
+  previous =
+      before < 0 ? capability_name(best()) : capability_name(static_cast<Capability>(before));
   running.store(static_cast<int>(level), std::memory_order_relaxed);
   return previous;
 }

@@ -85,7 +85,7 @@ void curve_backward_upsampled(const T* xp, const T* rp, const T* gp, T* gxp, T* 
       const int64_t y_begin = first_output_reading(k, g.h, g.H, scale_y);
       const int64_t y_end = first_output_reading(k + 1, g.h, g.H, scale_y);
       kernels.backward_band(xp, gp, gxp, grp != nullptr ? col_top.data() : nullptr, col_bot.data(),
-                    gr_row.data(), up, g, plane, k, y_begin, y_end, iterations);
+                            gr_row.data(), up, g, plane, k, y_begin, y_end, iterations);
       if (grp == nullptr) continue;
       T* top = partial.data() + band * 2 * g.w;
       T* bot = top + g.w;
@@ -142,8 +142,9 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cpu(const at::Tensor& gra
       return;
     }
     at::parallel_for(0, x.numel(), kGrainElems, [&](int64_t begin, int64_t end) {
-      cpu::curve_kernels<T>().backward_span(xp + begin, rp + begin, gp + begin, gxp != nullptr ? gxp + begin : nullptr,
-                    grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
+      cpu::curve_kernels<T>().backward_span(
+          xp + begin, rp + begin, gp + begin, gxp != nullptr ? gxp + begin : nullptr,
+          grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
     });
   });
   return {gx, gr};

@@ -77,7 +77,7 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
       // A zero weight must not read the other row: 0 * inf would be NaN.
       const float* bot = ty.w1 == 0.0f ? top : rows.get(n, ty.i1);
       kernels.row(in + index * g.row(), dst + index * g.row(), top, bot, ty.w0, ty.w1, g.row(),
-                iterations);
+                  iterations);
     }
   });
   return out;

@@ -28,14 +28,14 @@ namespace CPU_CAPABILITY {
 namespace {
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(__aarch64__)
-constexpr int kRows = 8, kVecs = 2;       // pointwise block
-constexpr int kOuterA = 4, kOuterB = 4;   // outer-product block: 16 sums + 8 loaded
+constexpr int kRows = 8, kVecs = 2;      // pointwise block
+constexpr int kOuterA = 4, kOuterB = 4;  // outer-product block: 16 sums + 8 loaded
 #elif defined(CPU_CAPABILITY_AVX2)
 constexpr int kRows = 6, kVecs = 2;
-constexpr int kOuterA = 3, kOuterB = 3;   // 9 sums + 6 loaded
+constexpr int kOuterA = 3, kOuterB = 3;  // 9 sums + 6 loaded
 #else
 constexpr int kRows = 4, kVecs = 2;
-constexpr int kOuterA = 2, kOuterB = 3;   // 6 sums + 5 loaded + temporaries
+constexpr int kOuterA = 2, kOuterB = 3;  // 6 sums + 5 loaded + temporaries
 #endif
 // The depthwise rows on explicit vectors holding the 9 weights: not on baseline x86-64, whose
 // 16 registers cannot also hold SSE2's multiply temporaries; GCC's own vectorization of the
@@ -45,6 +45,9 @@ constexpr bool kVectorDepthwise = false;
 #else
 constexpr bool kVectorDepthwise = true;
 #endif
+
+// Loops over a register block: unrolled whole, so each accumulator is its own register.
+#define SGZ_UNROLL _Pragma("GCC unroll 16")
 
 // Reads one row; `Row` of depthwise3x3 for interior columns, where x - 1 .. x + 1 exist.
 template <typename T>
@@ -119,23 +122,26 @@ SGZ_ALWAYS_INLINE void pointwise_tile(const T* w, int64_t wo, int64_t wc, const 
   using V = Vec<T>;
   constexpr int64_t L = V::size();
   V acc[ROWS][VECS];
-  for (int i = 0; i < ROWS; ++i) {
-    for (int j = 0; j < VECS; ++j) acc[i][j] = V(bias ? bias[o + i] : T(0));
+  SGZ_UNROLL for (int i = 0; i < ROWS; ++i) {
+    SGZ_UNROLL for (int j = 0; j < VECS; ++j) acc[i][j] = V(bias ? bias[o + i] : T(0));
   }
   for (int64_t c = 0; c < K; ++c) {
     const T* src = in + c * in_stride + x;
     V v[VECS];
-    for (int j = 0; j < VECS; ++j) v[j] = PARTIAL ? V::loadu(src, count) : V::loadu(src + j * L);
-    for (int i = 0; i < ROWS; ++i) {
+    SGZ_UNROLL for (int j = 0; j < VECS; ++j) {
+      v[j] = PARTIAL ? V::loadu(src, count) : V::loadu(src + j * L);
+    }
+    SGZ_UNROLL for (int i = 0; i < ROWS; ++i) {
       const V wi(w[(o + i) * wo + c * wc]);
-      for (int j = 0; j < VECS; ++j) acc[i][j] = fmadd(wi, v[j], acc[i][j]);
+      SGZ_UNROLL for (int j = 0; j < VECS; ++j) acc[i][j] = fmadd(wi, v[j], acc[i][j]);
     }
   }
-  // Stored from copies: an accumulator whose address escapes (a store or blend taking it by
-  // reference) is kept in memory through the loop by GCC, written back every iteration.
-  for (int i = 0; i < ROWS; ++i) {
+  // Every loop over the block fully unrolled and the stores from copies: an accumulator array
+  // indexed by a variable or whose element's address escapes lives in memory, and GCC then
+  // writes it back every iteration of the loop over c (seen on aarch64).
+  SGZ_UNROLL for (int i = 0; i < ROWS; ++i) {
     T* dst = out + (o + i) * out_stride + x;
-    for (int j = 0; j < VECS; ++j) {
+    SGZ_UNROLL for (int j = 0; j < VECS; ++j) {
       const V result = RELU ? relu(V(acc[i][j])) : acc[i][j];
       if constexpr (PARTIAL) {
         result.store(dst, count);
@@ -154,16 +160,16 @@ SGZ_ALWAYS_INLINE void pointwise_block(const T* w, int64_t wo, int64_t wc, const
   constexpr int64_t L = Vec<T>::size();
   int64_t x = 0;
   for (; x + kVecs * L <= X; x += kVecs * L) {
-    pointwise_tile<T, ROWS, kVecs, false, RELU>(w, wo, wc, bias, in, in_stride, K, out,
-                                                out_stride, o, x, L);
+    pointwise_tile<T, ROWS, kVecs, false, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride,
+                                                o, x, L);
   }
   for (; x + L <= X; x += L) {
-    pointwise_tile<T, ROWS, 1, false, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride,
-                                            o, x, L);
+    pointwise_tile<T, ROWS, 1, false, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o,
+                                            x, L);
   }
   if (x < X) {
-    pointwise_tile<T, ROWS, 1, true, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o,
-                                           x, X - x);
+    pointwise_tile<T, ROWS, 1, true, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o, x,
+                                           X - x);
   }
 }
 
@@ -176,8 +182,8 @@ SGZ_ALWAYS_INLINE void pointwise_rest(const T* w, int64_t wo, int64_t wc, const 
     if (left == ROWS) {
       pointwise_block<T, ROWS, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o, X);
     } else {
-      pointwise_rest<T, ROWS - 1, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o,
-                                        left, X);
+      pointwise_rest<T, ROWS - 1, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o, left,
+                                        X);
     }
   }
 }
@@ -205,14 +211,14 @@ SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t X, int64_t o, 
                                   int64_t x, int64_t count, Vec<T> (&sums)[MO][MC]) {
   using V = Vec<T>;
   V av[MO], bv[MC];
-  for (int i = 0; i < MO; ++i) {
+  SGZ_UNROLL for (int i = 0; i < MO; ++i) {
     av[i] = PARTIAL ? V::loadu(a + (o + i) * X + x, count) : V::loadu(a + (o + i) * X + x);
   }
-  for (int j = 0; j < MC; ++j) {
+  SGZ_UNROLL for (int j = 0; j < MC; ++j) {
     bv[j] = PARTIAL ? V::loadu(b + (c + j) * X + x, count) : V::loadu(b + (c + j) * X + x);
   }
-  for (int i = 0; i < MO; ++i) {
-    for (int j = 0; j < MC; ++j) sums[i][j] = fmadd(av[i], bv[j], sums[i][j]);
+  SGZ_UNROLL for (int i = 0; i < MO; ++i) {
+    SGZ_UNROLL for (int j = 0; j < MC; ++j) sums[i][j] = fmadd(av[i], bv[j], sums[i][j]);
   }
 }
 
@@ -222,14 +228,14 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o,
   using V = Vec<T>;
   constexpr int64_t L = V::size();
   V sums[MO][MC];
-  for (int i = 0; i < MO; ++i) {
-    for (int j = 0; j < MC; ++j) sums[i][j] = V(T(0));
+  SGZ_UNROLL for (int i = 0; i < MO; ++i) {
+    SGZ_UNROLL for (int j = 0; j < MC; ++j) sums[i][j] = V(T(0));
   }
   int64_t x = 0;
   for (; x + L <= X; x += L) outer_step<T, MO, MC, false>(a, b, X, o, c, x, L, sums);
   if (x < X) outer_step<T, MO, MC, true>(a, b, X, o, c, x, X - x, sums);
-  for (int i = 0; i < MO; ++i) {
-    for (int j = 0; j < MC; ++j) {
+  SGZ_UNROLL for (int i = 0; i < MO; ++i) {
+    SGZ_UNROLL for (int j = 0; j < MC; ++j) {
       const V sum = sums[i][j];
       T lanes[L];
       sum.store(lanes);
@@ -274,8 +280,8 @@ SGZ_ALWAYS_INLINE T total(const T* a, int64_t n) {
 // ---- The table's entries ----------------------------------------------------------------------
 
 template <typename T>
-void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* pb,
-                  T* out, const Dims& s, Activation act, RowScratch<T>& scratch, int64_t begin,
+void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* pb, T* out,
+                  const Dims& s, Activation act, RowScratch<T>& scratch, int64_t begin,
                   int64_t end) {
   T* d = scratch.d.data();
   for (int64_t row = begin; row < end; ++row) {
@@ -283,8 +289,7 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
     depthwise_all(ch, n, y, dw, db, scratch.zeros.data(), d, s.W);
     T* row_out = out + (n * s.cout * s.H + y) * s.W;
     if (act == Activation::kRelu) {  // in registers (SGZ's six ReLU layers)
-      pointwise<T, true>(pw, s.cin, int64_t(1), pb, d, s.W, s.cin, row_out, s.H * s.W, s.cout,
-                         s.W);
+      pointwise<T, true>(pw, s.cin, int64_t(1), pb, d, s.W, s.cin, row_out, s.H * s.W, s.cout, s.W);
       continue;
     }
     pointwise(pw, s.cin, int64_t(1), pb, d, s.W, s.cin, row_out, s.H * s.W, s.cout, s.W);

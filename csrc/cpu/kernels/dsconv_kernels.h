@@ -56,18 +56,18 @@ template <typename T>
 struct DsconvKernels {
   // Output rows [begin, end) of the N * H rows.
   void (*forward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* pb,
-                       T* out, const Dims& s, Activation act, RowScratch<T>& scratch,
-                       int64_t begin, int64_t end);
+                       T* out, const Dims& s, Activation act, RowScratch<T>& scratch, int64_t begin,
+                       int64_t end);
   // Backward pass 1 over rows [begin, end), in bands of up to scratch.rows rows of one image:
   // pointwise weight and bias gradients and the depthwise bias gradient into `acc`, and g_d
   // (N x Cin x H x W) for the rows.
-  void (*backward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw,
-                        const T* grad, const T* out, T* gd, WeightGrads<T>& acc, const Dims& s,
-                        Activation act, RowScratch<T>& scratch, int64_t begin, int64_t end);
+  void (*backward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* grad,
+                        const T* out, T* gd, WeightGrads<T>& acc, const Dims& s, Activation act,
+                        RowScratch<T>& scratch, int64_t begin, int64_t end);
   // Backward pass 2 over channel planes [begin, end) of N x Cin: input gradients into gin and
   // the 9 depthwise weight-gradient sums of each plane into gdw.
-  void (*backward_planes)(const Channels<T>& ch, const T* dw, const T* gd, T* const* gin,
-                          T* gdw, const Dims& s, const T* zeros, int64_t begin, int64_t end);
+  void (*backward_planes)(const Channels<T>& ch, const T* dw, const T* gd, T* const* gin, T* gdw,
+                          const Dims& s, const T* zeros, int64_t begin, int64_t end);
 };
 
 }  // namespace sgz::cpu

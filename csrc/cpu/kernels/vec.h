@@ -85,8 +85,12 @@ SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
   return _mm512_maskz_max_pd(__mmask8(0xFF), z, _mm512_setzero_pd());
 }
 #elif defined(CPU_CAPABILITY_AVX2)
-SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) { return _mm256_max_ps(z, _mm256_setzero_ps()); }
-SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) { return _mm256_max_pd(z, _mm256_setzero_pd()); }
+SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
+  return _mm256_max_ps(z, _mm256_setzero_ps());
+}
+SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
+  return _mm256_max_pd(z, _mm256_setzero_pd());
+}
 #else
 template <typename T>
 SGZ_ALWAYS_INLINE Vec<T> relu(const Vec<T>& z) {
