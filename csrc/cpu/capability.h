@@ -29,45 +29,39 @@ const char* capability_name(Capability level);
 }  // namespace sgz::cpu
 
 // Declares getter `name` (returning `const Table<T>&`) in every built level's namespace, and
-// defines sgz::cpu::name<T>() that returns the running level's table.
+// defines sgz::cpu::name<T>() that returns the running level's table (off x86 the DEFAULT one,
+// after capability() has checked SGZ_FAST_CPU_CAPABILITY).
+#define SGZ_CPU_LEVEL_GETTER(level, Table, name) \
+  namespace level {                              \
+  template <typename T>                          \
+  const Table<T>& name();                        \
+  }
 #if defined(SGZ_CPU_X86_LEVELS)
-#define SGZ_CPU_KERNEL_TABLE(Table, name) \
-  namespace sgz::cpu {                    \
-  namespace DEFAULT {                     \
-  template <typename T>                   \
-  const Table<T>& name();                 \
-  }                                       \
-  namespace AVX2 {                        \
-  template <typename T>                   \
-  const Table<T>& name();                 \
-  }                                       \
-  namespace AVX512 {                      \
-  template <typename T>                   \
-  const Table<T>& name();                 \
-  }                                       \
-  template <typename T>                   \
-  const Table<T>& name() {                \
-    switch (capability()) {               \
-      case Capability::kAvx512:           \
-        return AVX512::name<T>();         \
-      case Capability::kAvx2:             \
-        return AVX2::name<T>();           \
-      default:                            \
-        return DEFAULT::name<T>();        \
-    }                                     \
-  }                                       \
+#define SGZ_CPU_KERNEL_TABLE(Table, name)    \
+  namespace sgz::cpu {                       \
+  SGZ_CPU_LEVEL_GETTER(DEFAULT, Table, name) \
+  SGZ_CPU_LEVEL_GETTER(AVX2, Table, name)    \
+  SGZ_CPU_LEVEL_GETTER(AVX512, Table, name)  \
+  template <typename T>                      \
+  const Table<T>& name() {                   \
+    switch (capability()) {                  \
+      case Capability::kAvx512:              \
+        return AVX512::name<T>();            \
+      case Capability::kAvx2:                \
+        return AVX2::name<T>();              \
+      default:                               \
+        return DEFAULT::name<T>();           \
+    }                                        \
+  }                                          \
   }
 #else
-#define SGZ_CPU_KERNEL_TABLE(Table, name) \
-  namespace sgz::cpu {                    \
-  namespace DEFAULT {                     \
-  template <typename T>                   \
-  const Table<T>& name();                 \
-  }                                       \
-  template <typename T>                   \
-  const Table<T>& name() {                \
-    capability();                         \
-    return DEFAULT::name<T>();            \
-  }                                       \
+#define SGZ_CPU_KERNEL_TABLE(Table, name)    \
+  namespace sgz::cpu {                       \
+  SGZ_CPU_LEVEL_GETTER(DEFAULT, Table, name) \
+  template <typename T>                      \
+  const Table<T>& name() {                   \
+    capability();                            \
+    return DEFAULT::name<T>();               \
+  }                                          \
   }
 #endif

@@ -10,10 +10,7 @@
 #include <algorithm>
 
 #include "../../common/curve.h"
-
-#ifndef CPU_CAPABILITY
-#error "kernels/*.cpp are compiled once per level by setup.py, with CPU_CAPABILITY defined"
-#endif
+#include "level.h"
 
 namespace sgz::cpu {
 namespace CPU_CAPABILITY {

@@ -6,10 +6,7 @@
 #include "../../common/bilinear.h"
 #include "../../common/curve.h"
 #include "../../common/pixels.h"
-
-#ifndef CPU_CAPABILITY
-#error "kernels/*.cpp are compiled once per level by setup.py, with CPU_CAPABILITY defined"
-#endif
+#include "level.h"
 
 namespace sgz::cpu {
 namespace CPU_CAPABILITY {

@@ -17,11 +17,8 @@
 
 #include <algorithm>
 
+#include "level.h"
 #include "vec.h"
-
-#ifndef CPU_CAPABILITY
-#error "kernels/*.cpp are compiled once per level by setup.py, with CPU_CAPABILITY defined"
-#endif
 
 namespace sgz::cpu {
 namespace CPU_CAPABILITY {
