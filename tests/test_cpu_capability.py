@@ -45,6 +45,11 @@ def test_the_variable_picks_a_level():
                         SGZ_FAST_CPU_CAPABILITY="default")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "default"
+    # Before any kernel ran, the setter's "previous" level is still the variable's.
+    result = run_python("import sgz_fast; print(sgz_fast.set_cpu_capability('default'))",
+                        SGZ_FAST_CPU_CAPABILITY=sgz_fast.cpu_capabilities()[-1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == sgz_fast.cpu_capabilities()[-1]
 
 
 def test_a_bad_variable_is_a_clear_error_not_a_crash():

@@ -95,10 +95,8 @@ Capability capability() {
 
 std::string set_capability(const std::string& name) {
   const Capability level = parse(name, "set_cpu_capability: level");
-  std::string previous;
-  const int before = running.load(std::memory_order_relaxed);
-  previous =
-      before < 0 ? capability_name(best()) : capability_name(static_cast<Capability>(before));
+  // The level that ran, or would have: SGZ_FAST_CPU_CAPABILITY's when nothing ran yet.
+  const char* previous = capability_name(capability());
   running.store(static_cast<int>(level), std::memory_order_relaxed);
   return previous;
 }

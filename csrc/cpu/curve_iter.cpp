@@ -141,10 +141,11 @@ std::tuple<at::Tensor, at::Tensor> curve_iter_backward_cpu(const at::Tensor& gra
       curve_backward_upsampled(xp, rp, gp, gxp, grp, g, iterations);
       return;
     }
+    const auto& kernels = cpu::curve_kernels<T>();
     at::parallel_for(0, x.numel(), kGrainElems, [&](int64_t begin, int64_t end) {
-      cpu::curve_kernels<T>().backward_span(
-          xp + begin, rp + begin, gp + begin, gxp != nullptr ? gxp + begin : nullptr,
-          grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
+      kernels.backward_span(xp + begin, rp + begin, gp + begin,
+                            gxp != nullptr ? gxp + begin : nullptr,
+                            grp != nullptr ? grp + begin : nullptr, end - begin, iterations);
     });
   });
   return {gx, gr};
