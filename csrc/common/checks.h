@@ -155,6 +155,46 @@ inline int64_t check_dsconv_backward_args(const at::Tensor& grad, const at::Tens
 
 namespace sgz {
 
+// factor_net: x (N, 3, H, W); params the 28 parameters of SGZ's dsc factor network in the
+// order of SGZ.parameters(): for e_conv1..7, depth_conv weight and bias, point_conv weight and
+// bias. Returns the network's width (32 for SGZ). The Python mirror is check_factor_net_args.
+inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3,
+              "factor_net: x must be a batch of RGB images (N, 3, H, W); got shape ", x.sizes());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()),
+              "factor_net: x must be a floating-point tensor; got ", x.scalar_type());
+  TORCH_CHECK(params.size() == 28,
+              "factor_net: params must hold the 28 tensors of SGZ(conv_type='dsc').parameters() "
+              "(e_conv1..7: depth_conv weight, bias, point_conv weight, bias); got ",
+              params.size());
+  TORCH_CHECK(params[2].dim() >= 1 && params[2].size(0) >= 1,
+              "factor_net: params[2] (e_conv1.point_conv.weight) must have shape (width, 3, 1, 1); "
+              "got ", params[2].sizes());
+  const int64_t width = params[2].size(0);
+  const int64_t cins[7] = {3, width, width, width, 2 * width, 2 * width, 2 * width};
+  const char* names[4] = {"depth_conv.weight", "depth_conv.bias", "point_conv.weight",
+                          "point_conv.bias"};
+  for (int64_t k = 0; k < 7; ++k) {
+    const int64_t cin = cins[k], cout = k == 6 ? 3 : width;
+    const std::vector<int64_t> shapes[4] = {{cin, 1, 3, 3}, {cin}, {cout, cin, 1, 1}, {cout}};
+    for (int64_t i = 0; i < 4; ++i) {
+      const at::Tensor& p = params[4 * k + i];
+      TORCH_CHECK(p.sizes() == shapes[i], "factor_net: params[", 4 * k + i, "] (e_conv", k + 1,
+                  ".", names[i], ") must have shape ", at::IntArrayRef(shapes[i]), "; got ",
+                  p.sizes());
+      TORCH_CHECK(p.scalar_type() == x.scalar_type() && p.device() == x.device(),
+                  "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".", names[i], ") is ",
+                  p.scalar_type(), " on ", p.device(), "; x is ", x.scalar_type(), " on ",
+                  x.device());
+    }
+  }
+  return width;
+}
+
+}  // namespace sgz
+
+namespace sgz {
+
 inline Activation parse_activation(c10::string_view name) {
   if (name == "none") return Activation::kNone;
   if (name == "relu") return Activation::kRelu;

@@ -16,6 +16,27 @@ SGZ_HD acc_t activate(acc_t z, Activation act) {
   return z;
 }
 
+// tanh(z) in float32 for |z| <= 7.90531 (the caller clamps z there: beyond it float32's tanh
+// is within 3e-7 of +-1, and the clamp keeps the ratio from overshooting 1), as
+// z P(z^2) / Q(z^2) with P of degree 6 and Q of degree 3: the minimax rational fit that
+// Eigen's float tanh uses (coefficients from Eigen, MathFunctionsImpl.h), accurate to a few
+// ulp. Plain + and * (a scalar or a CPU vector), so the vector loops of the fused network
+// need no call into libm.
+template <typename V>
+SGZ_HD V tanh_rational(V z) {
+  const V z2 = z * z;
+  V p = z2 * V(-2.76076847742355e-16f) + V(2.00018790482477e-13f);
+  p = z2 * p + V(-8.60467152213735e-11f);
+  p = z2 * p + V(5.12229709037114e-08f);
+  p = z2 * p + V(1.48572235717979e-05f);
+  p = z2 * p + V(6.37261928875436e-04f);
+  p = z2 * p + V(4.89352455891786e-03f);
+  V q = z2 * V(1.19825839466702e-06f) + V(1.18534705686654e-04f);
+  q = z2 * q + V(2.26843463243900e-03f);
+  q = z2 * q + V(4.89352518554385e-03f);
+  return z * p / q;
+}
+
 // d activation / d z, written in terms of the activation's output o (what the backward keeps).
 template <typename acc_t>
 SGZ_HD acc_t activation_grad(acc_t o, Activation act) {

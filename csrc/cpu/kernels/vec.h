@@ -55,6 +55,20 @@ SGZ_ALWAYS_INLINE Vec<T> operator+(const Vec<T>& a, const Vec<T>& b) {
 }
 
 template <typename T>
+SGZ_ALWAYS_INLINE Vec<T> operator/(const Vec<T>& a, const Vec<T>& b) {
+  Vec<T> r;
+  r.v = a.v / b.v;
+  return r;
+}
+
+template <typename T>
+SGZ_ALWAYS_INLINE Vec<T> clamp(const Vec<T>& a, const Vec<T>& lo, const Vec<T>& hi) {
+  Vec<T> r;
+  r.v = a.v < lo.v ? lo.v : (a.v > hi.v ? hi.v : a.v);
+  return r;
+}
+
+template <typename T>
 SGZ_ALWAYS_INLINE Vec<T> fmadd(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) {
   return a * b + c;
 }
@@ -84,6 +98,12 @@ SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
 SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
   return _mm512_maskz_max_pd(__mmask8(0xFF), z, _mm512_setzero_pd());
 }
+// at::vec::clamp's min and max, in the masked form for the same reason.
+SGZ_ALWAYS_INLINE Vec<float> clamp(const Vec<float>& a, const Vec<float>& lo,
+                                   const Vec<float>& hi) {
+  const __mmask16 all(0xFFFF);
+  return _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, a, lo), hi);
+}
 #elif defined(CPU_CAPABILITY_AVX2)
 SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
   return _mm256_max_ps(z, _mm256_setzero_ps());
@@ -91,12 +111,14 @@ SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
 SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
   return _mm256_max_pd(z, _mm256_setzero_pd());
 }
+using at::vec::clamp;
 #else
 template <typename T>
 SGZ_ALWAYS_INLINE Vec<T> relu(const Vec<T>& z) {
   const Vec<T> zero(T(0));
   return Vec<T>::blendv(zero, z, z > zero);
 }
+using at::vec::clamp;
 #endif
 
 #endif
