@@ -93,29 +93,42 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t,
     }
   };
 
+  // Layer k's row y, in chunks of kNetChunk columns: the chunk's depthwise result (up to
+  // 64 x kNetChunk values) stays in L1 for the pointwise product.
   const auto run_layer = [&](int k, int64_t y) {
     const NetLayer<T>& layer = layers[k - 1];
-    const int64_t lo = col_lo(k), count = col_hi(k) - lo, j = lo - origin;
-    T* d = scratch.depthwise.data();
-    int64_t c0 = 0;
-    for (int src : kNetSources[k]) {
+    const int64_t lo = col_lo(k), count = col_hi(k) - lo;
+    RowRef<T> rows[2][3];
+    for (int i = 0; i < 2; ++i) {
+      const int src = kNetSources[k][i];
       if (src < 0) continue;
-      const RowRef<T> up = row_of(src, y - 1), mid = row_of(src, y), down = row_of(src, y + 1);
-      for (int64_t c = 0; c < channels[src]; ++c, ++c0) {
-        depthwise_span(up.p + c * up.channel_stride + j, mid.p + c * mid.channel_stride + j,
-                       down.p + c * down.channel_stride + j, layer.dw + 9 * c0, layer.db[c0],
-                       d + c0 * stride, count);
+      for (int r = 0; r < 3; ++r) rows[i][r] = row_of(src, y + r - 1);
+    }
+    T* dst = k < kNetLayers ? slot(k, y) + lo - origin : out + (t.n * layer.cout * H + y) * W + lo;
+    const int64_t dst_stride = k < kNetLayers ? stride : H * W;
+    T* d = scratch.depthwise.data();
+    for (int64_t first = 0; first < count; first += kNetChunk) {
+      const int64_t n = std::min(kNetChunk, count - first), j = lo - origin + first;
+      int64_t c0 = 0;
+      for (int i = 0; i < 2; ++i) {
+        const int src = kNetSources[k][i];
+        if (src < 0) continue;
+        const RowRef<T>* r = rows[i];
+        for (int64_t c = 0; c < channels[src]; ++c, ++c0) {
+          depthwise_span(r[0].p + c * r[0].channel_stride + j, r[1].p + c * r[1].channel_stride + j,
+                         r[2].p + c * r[2].channel_stride + j, layer.dw + 9 * c0, layer.db[c0],
+                         d + c0 * kNetChunk, n);
+        }
       }
+      if (k < kNetLayers) {  // ReLU layers, into the ring
+        pointwise<T, true>(layer.pw, layer.cin, int64_t(1), layer.pb, d, kNetChunk, layer.cin,
+                           dst + first, dst_stride, layer.cout, n);
+        continue;
+      }
+      pointwise(layer.pw, layer.cin, int64_t(1), layer.pb, d, kNetChunk, layer.cin, dst + first,
+                dst_stride, layer.cout, n);  // e_conv7: tanh, into the output
+      tanh_rows(dst + first, dst_stride, layer.cout, n);
     }
-    if (k < kNetLayers) {  // ReLU layers, into the ring
-      pointwise<T, true>(layer.pw, layer.cin, int64_t(1), layer.pb, d, stride, layer.cin,
-                         slot(k, y) + j, stride, layer.cout, count);
-      return;
-    }
-    T* dst = out + (t.n * layer.cout * H + y) * W + lo;  // e_conv7: tanh, into the output
-    pointwise(layer.pw, layer.cin, int64_t(1), layer.pb, d, stride, layer.cin, dst, H * W,
-              layer.cout, count);
-    tanh_rows(dst, H * W, layer.cout, count);
   };
 
   int64_t next_input = row_lo(0);

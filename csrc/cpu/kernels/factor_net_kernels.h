@@ -19,6 +19,8 @@ constexpr int kNetSources[kNetLayers + 1][2] = {
 // t - (k - 1) (the input row t + 1 is loaded); a row stays until its last reader's step:
 // x1 until e_conv7 (6 steps later) reads it, x2 until e_conv6, x3 until e_conv5.
 constexpr int64_t kNetRing[kNetLayers] = {3, 8, 6, 4, 3, 3, 3};
+// Columns of a row whose depthwise result is computed before the pointwise product reads it.
+constexpr int64_t kNetChunk = 64;
 
 // One layer's parameters, contiguous: dw (cin x 9), db (cin), pw (cout x cin), pb (cout).
 template <typename T>
@@ -44,7 +46,7 @@ struct NetScratch {
   std::vector<T> rings, depthwise, zeros;
   NetScratch(int64_t width, int64_t max_columns, int64_t vector_size)
       : stride((max_columns + 2 * kNetLayers + vector_size - 1) / vector_size * vector_size),
-        depthwise(2 * width * stride), zeros(stride, T(0)) {
+        depthwise(2 * width * kNetChunk), zeros(stride, T(0)) {
     int64_t rows = kNetRing[0] * 3;  // the input's 3 channels
     for (int k = 1; k < kNetLayers; ++k) rows += kNetRing[k] * width;
     rings.resize(rows * stride);
