@@ -117,3 +117,38 @@ def check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation
         raise ValueError(f"dsconv: activation must be 'none', 'relu' or 'tanh'; got "
                          f"{activation!r}")
     return cin
+
+
+FACTOR_NET_PARAMS = ("depth_conv.weight", "depth_conv.bias", "point_conv.weight",
+                     "point_conv.bias")
+
+
+def check_factor_net_args(x, params):
+    """Checks factor_net's arguments (the C++ check_factor_net_args); returns the width."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"factor_net: x must be a batch of RGB images (N, 3, H, W); got {shape}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"factor_net: x must be a floating-point tensor; got {x.dtype}")
+    params = list(params)
+    if len(params) != 28:
+        raise ValueError(f"factor_net: params must hold the 28 tensors of "
+                         f"SGZ(conv_type='dsc').parameters() (e_conv1..7: depth_conv weight, "
+                         f"bias, point_conv weight, bias); got {len(params)}")
+    if params[2].dim() < 1 or params[2].shape[0] < 1:
+        raise ValueError(f"factor_net: params[2] (e_conv1.point_conv.weight) must have shape "
+                         f"(width, 3, 1, 1); got {list(params[2].shape)}")
+    width = params[2].shape[0]
+    for k, cin in enumerate((3, width, width, width, 2 * width, 2 * width, 2 * width)):
+        cout = 3 if k == 6 else width
+        shapes = ((cin, 1, 3, 3), (cin,), (cout, cin, 1, 1), (cout,))
+        for i, (name, shape) in enumerate(zip(FACTOR_NET_PARAMS, shapes)):
+            p = params[4 * k + i]
+            where = f"params[{4 * k + i}] (e_conv{k + 1}.{name})"
+            if tuple(p.shape) != shape:
+                raise ValueError(f"factor_net: {where} must have shape {list(shape)}; got "
+                                 f"{list(p.shape)}")
+            if p.dtype != x.dtype or p.device != x.device:
+                raise ValueError(f"factor_net: {where} is {p.dtype} on {p.device}; x is "
+                                 f"{x.dtype} on {x.device}")
+    return width

@@ -61,7 +61,9 @@ class SGZ(nn.Module):
         backend: "fused" (sgz_fast's compiled kernels; an error where they are not built for
             the input's device), "reference" (plain PyTorch, always available) or "auto"
             (fused where built, else reference). After a forward, ``self.backend`` says which
-            ran.
+            ran. Fused inference on the CPU (no gradient recorded: under ``torch.no_grad()``
+            or ``torch.inference_mode()``, or with no parameter requiring one) runs the whole
+            factor network as one op, ``ops.factor_net``; training runs the per-layer ops.
 
     Any input size works and the output has the input's size. The published code crops the
     image to a multiple of scale_factor and returns the smaller crop; here, for other sizes,
@@ -140,7 +142,8 @@ class SGZ(nn.Module):
         x_down = self._downsample_uint8(frames)
         if channels == "bgr":
             x_down = x_down.flip(1)
-        factors = self._factors(x_down, fused).float()
+        with torch.no_grad():  # bytes out: no gradient to keep
+            factors = self._factors(x_down, fused).float()
         if channels == "bgr":
             factors = factors.flip(1)
         curve = ops.curve_iter_uint8 if fused else reference.curve_iter_uint8
@@ -152,6 +155,8 @@ class SGZ(nn.Module):
         return self._factors(self.downsample(x), self._prepare(x))
 
     def _factors(self, x_down, fused):
+        if fused and self._whole_network_fused(x_down):
+            return ops.factor_net(x_down, list(self.parameters()))
         x1 = self.e_conv1([x_down], "relu", fused)
         x2 = self.e_conv2([x1], "relu", fused)
         x3 = self.e_conv3([x2], "relu", fused)
@@ -159,6 +164,14 @@ class SGZ(nn.Module):
         x5 = self.e_conv5([x3, x4], "relu", fused)
         x6 = self.e_conv6([x2, x5], "relu", fused)
         return self.e_conv7([x1, x6], "tanh", fused)
+
+    def _whole_network_fused(self, x_down):
+        """Whether the factors come from the one fused network op (inference: no gradient is
+        recorded) instead of the seven per-layer ops (training, and devices without it)."""
+        if self.conv_type != "dsc" or not _extension.KERNELS["factor_net"].get(x_down.device.type):
+            return False
+        return not torch.is_grad_enabled() or not (
+            x_down.requires_grad or any(p.requires_grad for p in self.parameters()))
 
     def downsample(self, x):
         """The network's input: x itself at scale 1; else floor(H/s) x floor(W/s)."""

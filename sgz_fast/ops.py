@@ -4,7 +4,8 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args
+from ._checks import (as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args,
+                      check_factor_net_args)
 
 
 def _require(op, device):
@@ -139,3 +140,51 @@ if _extension.LOADED:
 
     torch.library.register_autograd("sgz_fast::dsconv", _dsconv_backward,
                                     setup_context=_dsconv_setup_context)
+
+
+def factor_net(x, params):
+    """SGZ's whole factor network (the seven depthwise-separable layers e_conv1..7, ReLU and
+    the final tanh) as one fused op, for inference; the same numbers as
+    :meth:`sgz_fast.SGZ.factors` at scale 1 on the per-layer ops (float64 to rounding,
+    float32 within the tolerance table: tanh is a rational approximation there).
+
+    The image is computed in tiles, row by row, each layer keeping only the few rows the next
+    layers still need, so the 32-channel activations stay in cache: no full-size intermediate
+    is allocated. CPU only (float32, float64). No gradient: training runs the per-layer
+    :func:`dsconv`, and a backward through this op raises.
+
+    Args:
+        x: (N, 3, H, W) image, any H, W >= 0.
+        params: the 28 tensors of ``SGZ(conv_type="dsc").parameters()``, in that order (for
+            e_conv1..7: depth_conv weight and bias, point_conv weight and bias), x's dtype
+            and device.
+
+    Returns:
+        x_r, a new contiguous (N, 3, H, W) tensor in [-1, 1].
+
+    Example:
+        >>> model = sgz_fast.SGZ(scale_factor=1)
+        >>> x_r = factor_net(torch.rand(1, 3, 64, 64), list(model.parameters()))
+    """
+    if isinstance(x, torch.Tensor):
+        _require("factor_net", x.device)
+    return torch.ops.sgz_fast.factor_net.default(x, list(params))
+
+
+if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::factor_net")
+    def _factor_net_fake(x, params):
+        check_factor_net_args(x, params)
+        return x.new_empty(x.shape)
+
+    def _factor_net_setup_context(ctx, inputs, output):
+        pass
+
+    def _factor_net_backward(ctx, grad):
+        raise RuntimeError("sgz_fast.ops.factor_net has no backward: it is the inference path. "
+                           "Train through SGZ's per-layer ops (SGZ.forward with gradients "
+                           "enabled does so).")
+
+    torch.library.register_autograd("sgz_fast::factor_net", _factor_net_backward,
+                                    setup_context=_factor_net_setup_context)

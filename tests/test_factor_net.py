@@ -1,0 +1,184 @@
+"""sgz_fast.ops.factor_net, SGZ's whole factor network fused for CPU inference, against the
+per-layer model (seven ops.dsconv calls) at every CPU capability level, and the model's choice
+between the two."""
+import pytest
+import torch
+
+from conftest import NETWORK_TOLERANCES, assert_explained
+import sgz_fast
+from sgz_fast import ops
+from sgz_fast.model import SGZ
+
+pytestmark = pytest.mark.skipif(not sgz_fast._extension.KERNELS["factor_net"].get("cpu"),
+                                reason="the extension has no factor_net CPU kernel")
+
+# (N, H, W): sides of 1, 2 and 7 (smaller than the 7-pixel halo), odd sizes, batches, and
+# widths over one 256-column strip (two and three strips, the last one narrow).
+SHAPES = [(1, 1, 1), (1, 2, 2), (1, 7, 7), (1, 1, 40), (1, 40, 1), (2, 7, 33), (1, 2, 300),
+          (3, 13, 17), (1, 37, 301), (1, 20, 531)]
+
+
+def make_model(dtype, gain=1.0):
+    """An SGZ with random weights; `gain` scales e_conv7's pointwise weights so that tanh's
+    input reaches far into both saturated ends."""
+    model = SGZ(scale_factor=1).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+        model.e_conv7.point_conv.weight.mul_(gain)
+    return model
+
+
+def per_layer(model, x):
+    """The factors through the seven per-layer fused ops (what training runs)."""
+    with torch.enable_grad():
+        assert not model._whole_network_fused(x)
+        return model._factors(x, fused=True).detach()
+
+
+def assert_network_close(got, expected):
+    rtol, atol = NETWORK_TOLERANCES[got.dtype]
+    torch.testing.assert_close(got, expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matches_the_per_layer_model(cpu_device, shape, dtype):
+    model = make_model(dtype)
+    x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
+    got = ops.factor_net(x, list(model.parameters()))
+    assert got.shape == x.shape and got.is_contiguous()
+    assert_network_close(got, per_layer(model, x))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_both_ends_of_both_activations(cpu_device, dtype):
+    model = make_model(dtype, gain=60.0)
+    with torch.no_grad():  # half the ReLU layers' outputs at zero
+        for block in (model.e_conv2, model.e_conv4, model.e_conv6):
+            block.point_conv.bias.sub_(1.0)
+    x = torch.rand(2, 3, 19, 45, dtype=dtype)
+    got = ops.factor_net(x, list(model.parameters()))
+    expected = per_layer(model, x)
+    assert (expected.abs() > 0.999999).float().mean() > 0.2, "tanh's saturated ends not reached"
+    assert (expected.abs() < 0.5).any(), "tanh's linear part not reached"
+    assert_network_close(got, expected)
+    assert got.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("threads", [3, 7])
+def test_tiles_thinner_than_the_halo(cpu_device, threads):
+    """More threads than rows / 7: row bands of 2-5 rows, each recomputing its halo."""
+    model = make_model(torch.float64)
+    x = torch.rand(1, 3, 30, 20, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = ops.factor_net(x, list(model.parameters()))
+    finally:
+        torch.set_num_threads(previous)
+    assert_network_close(got, per_layer(model, x))
+
+
+def test_any_strides_and_empty_batches(cpu_device):
+    model = make_model(torch.float32)
+    params = list(model.parameters())
+    x = torch.rand(1, 3, 24, 40)[:, :, ::2, 1::2]  # not contiguous
+    assert_network_close(ops.factor_net(x, params), per_layer(model, x.contiguous()))
+    for empty in (torch.rand(0, 3, 5, 5), torch.rand(1, 3, 0, 5), torch.rand(2, 3, 4, 0)):
+        assert ops.factor_net(empty, params).shape == empty.shape
+
+
+def test_the_levels_agree():
+    model = make_model(torch.float32)
+    x = torch.rand(1, 3, 21, 70)
+    results = []
+    for level in sgz_fast.cpu_capabilities():
+        previous = sgz_fast.set_cpu_capability(level)
+        try:
+            results.append(ops.factor_net(x, list(model.parameters())))
+        finally:
+            sgz_fast.set_cpu_capability(previous)
+    for other in results[1:]:
+        assert_network_close(other, results[0])
+
+
+def _bad_params(dtype=torch.float32):
+    return list(make_model(dtype).parameters())
+
+
+@pytest.mark.parametrize("fn", [ops.factor_net, torch.ops.sgz_fast.factor_net.default],
+                         ids=["ops", "torch.ops"])
+@pytest.mark.parametrize("case", [
+    lambda p: ((torch.rand(1, 4, 5, 5), p), r"x must be a batch of RGB images \(N, 3, H, W\)"),
+    lambda p: ((torch.rand(3, 5, 5), p), r"x must be a batch of RGB images"),
+    lambda p: ((torch.rand(1, 3, 5, 5), p[:27]), r"params must hold the 28 tensors"),
+    lambda p: ((torch.rand(1, 3, 5, 5), p[4:] + p[:4]),
+               r"params\[\d+\] \(e_conv\d\.\w+\.\w+\) must have shape"),
+    lambda p: ((torch.rand(1, 3, 5, 5, dtype=torch.float64), p),
+               r"params\[0\] \(e_conv1.depth_conv.weight\) is (torch.float32|Float)"),
+    lambda p: ((torch.rand(1, 3, 5, 5).half(), [t.half() for t in p]),
+               r"factor_net on CPU supports float32 and float64"),
+    lambda p: ((torch.zeros(1, 3, 5, 5, dtype=torch.int32), p), r"floating-point"),
+], ids=["channels", "3-D", "count", "order", "dtype", "half", "int"])
+def test_bad_input_is_explained(fn, case):
+    args, message = case(_bad_params())
+    assert_explained(fn, args, message)
+
+
+@pytest.mark.parametrize("case", [
+    lambda p: ((torch.rand(1, 4, 5, 5), p), r"x must be a batch of RGB images"),
+    lambda p: ((torch.rand(1, 3, 5, 5), p[:27]), r"params must hold the 28 tensors"),
+    lambda p: ((torch.rand(1, 3, 5, 5), p[4:] + p[:4]), r"must have shape"),
+    lambda p: ((torch.rand(1, 3, 5, 5, dtype=torch.float64), p), r"is torch.float32"),
+], ids=["channels", "count", "order", "dtype"])
+def test_the_fake_kernel_explains_the_same(case):
+    args, message = case(_bad_params())
+    x, params = args
+    meta = (x.to("meta"), [t.to("meta") for t in params])
+    assert_explained(ops.factor_net, meta, message)
+
+
+def test_opcheck():
+    model = make_model(torch.float32)
+    torch.library.opcheck(torch.ops.sgz_fast.factor_net.default,
+                          (torch.rand(2, 3, 9, 11), [p.detach() for p in model.parameters()]))
+
+
+def test_has_no_backward():
+    model = make_model(torch.float32)
+    out = ops.factor_net(torch.rand(1, 3, 6, 6), list(model.parameters()))
+    with pytest.raises(RuntimeError, match="factor_net has no backward"):
+        out.sum().backward()
+
+
+def test_the_model_fuses_the_network_for_inference_only(monkeypatch, cpu_device):
+    calls = []
+    real = ops.factor_net
+    monkeypatch.setattr(ops, "factor_net", lambda *a: calls.append(1) or real(*a))
+    model = make_model(torch.float32)
+    x = torch.rand(1, 3, 30, 44)
+    enhanced, x_r = model(x)  # gradients recorded: the per-layer ops
+    assert not calls and x_r.requires_grad
+    with torch.no_grad():
+        fused_enhanced, fused_x_r = model(x)
+    assert calls == [1]
+    assert_network_close(fused_x_r, x_r.detach())
+    torch.testing.assert_close(fused_enhanced, enhanced.detach(), rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        model.enhance(x)
+    model.requires_grad_(False)
+    model.enhance(x)  # nothing to record without inference mode
+    frames = (torch.rand(31, 45, 3) * 255).to(torch.uint8)
+    model.requires_grad_(True)
+    model.enhance_uint8(frames)  # bytes out, always inference
+    assert calls == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("scale", [1, 12])
+def test_model_under_torch_compile(scale):
+    model = SGZ(scale_factor=scale).eval()
+    x = torch.rand(1, 3, 48, 60)
+    compiled = torch.compile(model.enhance, fullgraph=True)
+    with torch.no_grad():  # inductor's own downsampling rounds differently at scale 12
+        assert_network_close(compiled(x), model.enhance(x))
