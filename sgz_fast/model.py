@@ -157,6 +157,9 @@ class SGZ(nn.Module):
     def _factors(self, x_down, fused):
         if fused and self._whole_network_fused(x_down):
             return ops.factor_net(x_down, list(self.parameters()))
+        return self._layer_by_layer(x_down, fused)
+
+    def _layer_by_layer(self, x_down, fused):
         x1 = self.e_conv1([x_down], "relu", fused)
         x2 = self.e_conv2([x1], "relu", fused)
         x3 = self.e_conv3([x2], "relu", fused)
