@@ -18,14 +18,16 @@ SHAPES = [(1, 1, 1), (1, 2, 2), (1, 7, 7), (1, 1, 40), (1, 40, 1), (2, 7, 33), (
           (3, 13, 17), (1, 37, 301), (1, 20, 531)]
 
 
-def make_model(dtype, gain=1.0):
-    """An SGZ with random weights; `gain` scales e_conv7's pointwise weights so that tanh's
-    input reaches far into both saturated ends."""
+def make_model(dtype, tanh_bias=None):
+    """An SGZ with random weights; `tanh_bias` sets e_conv7's output biases (its pointwise
+    weights then scaled by 3), to drive tanh's input far into its ends."""
     model = SGZ(scale_factor=1).to(dtype)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.3)
-        model.e_conv7.point_conv.weight.mul_(gain)
+        if tanh_bias is not None:
+            model.e_conv7.point_conv.weight.mul_(3.0)
+            model.e_conv7.point_conv.bias.copy_(torch.tensor(tanh_bias))
     return model
 
 
@@ -52,7 +54,7 @@ def test_matches_the_per_layer_model(cpu_device, shape, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_both_ends_of_both_activations(cpu_device, dtype):
-    model = make_model(dtype, gain=60.0)
+    model = make_model(dtype, tanh_bias=(14.0, -14.0, 0.0))  # both ends, and the middle
     with torch.no_grad():  # half the ReLU layers' outputs at zero
         for block in (model.e_conv2, model.e_conv4, model.e_conv6):
             block.point_conv.bias.sub_(1.0)

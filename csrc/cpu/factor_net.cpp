@@ -43,17 +43,29 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t bands = std::min(H, ceil_div(threads, N * strips)), band = ceil_div(H, bands);
   const int64_t per_image = ceil_div(H, band) * strips;
 
+  // The channels-last loops read the weights as vectors over channels: dw as 9 x cin and pw
+  // as cin x cout.
+  std::vector<at::Tensor> transposed;
+  for (int k = 0; k < cpu::kNetLayers; ++k) {
+    transposed.push_back(params[4 * k].reshape({-1, 9}).t().contiguous());
+    transposed.push_back(params[4 * k + 2].flatten(1).t().contiguous());
+  }
+
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_cpu", [&] {
     using T = scalar_t;
+    const auto& kernels = cpu::factor_net_kernels<T>();
+    TORCH_CHECK(width % kernels.width_multiple == 0, "factor_net on CPU needs a network width "
+                "that is a multiple of ", kernels.width_multiple, " (SGZ's is 32); got ", width);
     NetLayer<T> layers[cpu::kNetLayers];
     for (int k = 0; k < cpu::kNetLayers; ++k) {
       const at::Tensor* p = &params[4 * k];
-      layers[k] = {p[0].const_data_ptr<T>(), p[1].const_data_ptr<T>(), p[2].const_data_ptr<T>(),
-                   p[3].const_data_ptr<T>(), p[2].size(1), p[2].size(0)};
+      layers[k] = {p[0].const_data_ptr<T>(),         transposed[2 * k].const_data_ptr<T>(),
+                   p[1].const_data_ptr<T>(),         p[2].const_data_ptr<T>(),
+                   transposed[2 * k + 1].const_data_ptr<T>(), p[3].const_data_ptr<T>(),
+                   p[2].size(1),                     p[2].size(0)};
     }
-    const auto& kernels = cpu::factor_net_kernels<T>();
     at::parallel_for(0, N * per_image, 1, [&](int64_t begin, int64_t end) {
-      NetScratch<T> scratch(width, strip, kernels.vector_size);
+      NetScratch<T> scratch(width, strip);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t n = i / per_image, b = i % per_image / strips, s = i % strips;
         const NetTile tile{N, H, W, n, b * band, std::min(H, (b + 1) * band),

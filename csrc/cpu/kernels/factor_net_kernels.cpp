@@ -28,13 +28,125 @@ namespace sgz::cpu {
 namespace CPU_CAPABILITY {
 namespace {
 
-// One row of a layer: its channel c at p + c * channel_stride (0 for the zero row beyond the
-// image's top and bottom).
+// The channels-last register block of the pointwise product: NX pixels x NO vectors of
+// output channels, sized to the level's register file like the planar block (row_loops.h):
+// NX * NO accumulators + NO weight vectors + one broadcast pixel value.
+#if defined(CPU_CAPABILITY_AVX512) || defined(__aarch64__)
+constexpr int kPixels = 8, kOutVecs = 2;  // 16 + 2 + 1 of 32 registers
+#elif defined(CPU_CAPABILITY_AVX2)
+constexpr int kPixels = 6, kOutVecs = 2;  // 12 + 2 + 1 of 16
+#else
+constexpr int kPixels = 4, kOutVecs = 2;  // 8 + 2 + 1 of 16, and SSE2's temporaries
+#endif
+
+// Reads a channels-last row: the vector of L channels from p at pixel x.
 template <typename T>
-struct RowRef {
+struct PixelVec {
   const T* p;
-  int64_t channel_stride;
+  int64_t pixel_stride;
+  SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const {
+    return Vec<T>::loadu(p + x * pixel_stride);
+  }
 };
+
+// d[x * dx + (c0 + c)] for pixels [0, n), c < C: the 3x3 depthwise result of a channels-last
+// source of C channels (rows up / mid / down at the chunk's first pixel; pixel -1 and n
+// readable), the shared formula on vectors of L channels. Its weights are channels
+// [c0, c0 + C) of dwt (9 x dx) and db.
+template <typename T>
+SGZ_ALWAYS_INLINE void depthwise_channels_last(const T* up, const T* mid, const T* down, int64_t C,
+                                               const T* dwt, const T* db, int64_t c0, T* d,
+                                               int64_t dx, int64_t n) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  for (int64_t g = 0; g < C; g += L) {
+    V w[9];
+    for (int k = 0; k < 9; ++k) w[k] = V::loadu(dwt + k * dx + c0 + g);
+    const V b = V::loadu(db + c0 + g);
+    const PixelVec<T> ru{up + g, C}, rm{mid + g, C}, rd{down + g, C};
+    for (int64_t x = 0; x < n; ++x) (b + depthwise3x3(ru, rm, rd, x, w)).store(d + x * dx + c0 + g);
+  }
+}
+
+// out[x * M + o] = bias[o] + sum_c pwt[c * M + o] * d[x * dx + c * dc], ReLU'd, for NX pixels
+// from x and NO vectors of outputs from o: each pixel value is broadcast once per c and feeds
+// NO FMAs, each weight vector NX. The sum runs from the bias over c in order, as the planar
+// pointwise product's does.
+template <typename T, int NX>
+SGZ_ALWAYS_INLINE void pointwise_pixels(const T* pwt, const T* bias, const T* d, int64_t dx,
+                                        int64_t dc, int64_t K, T* out, int64_t M, int64_t x,
+                                        int64_t o) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  V acc[NX][kOutVecs];
+  SGZ_UNROLL for (int j = 0; j < kOutVecs; ++j) {
+    const V b = V::loadu(bias + o + j * L);
+    SGZ_UNROLL for (int i = 0; i < NX; ++i) acc[i][j] = b;
+  }
+  for (int64_t c = 0; c < K; ++c) {
+    V w[kOutVecs];
+    SGZ_UNROLL for (int j = 0; j < kOutVecs; ++j) w[j] = V::loadu(pwt + c * M + o + j * L);
+    SGZ_UNROLL for (int i = 0; i < NX; ++i) {
+      const V v(d[(x + i) * dx + c * dc]);
+      SGZ_UNROLL for (int j = 0; j < kOutVecs; ++j) acc[i][j] = fmadd(w[j], v, acc[i][j]);
+    }
+  }
+  SGZ_UNROLL for (int i = 0; i < NX; ++i) {
+    SGZ_UNROLL for (int j = 0; j < kOutVecs; ++j) {
+      const V result = relu(V(acc[i][j]));
+      result.store(out + (x + i) * M + o + j * L);
+    }
+  }
+}
+
+// The last pixels of a chunk, fewer than kPixels: one block of exactly that many.
+template <typename T, int NX>
+SGZ_ALWAYS_INLINE void pointwise_pixels_rest(const T* pwt, const T* bias, const T* d, int64_t dx,
+                                             int64_t dc, int64_t K, T* out, int64_t M, int64_t x,
+                                             int64_t o, int64_t left) {
+  if constexpr (NX > 0) {
+    if (left == NX) {
+      pointwise_pixels<T, NX>(pwt, bias, d, dx, dc, K, out, M, x, o);
+    } else {
+      pointwise_pixels_rest<T, NX - 1>(pwt, bias, d, dx, dc, K, out, M, x, o, left);
+    }
+  }
+}
+
+// The pointwise product and ReLU into a channels-last row: out[x * M + o], pixels [0, n), all
+// M outputs (a multiple of kOutVecs vectors).
+template <typename T>
+SGZ_ALWAYS_INLINE void pointwise_channels_last(const T* pwt, const T* bias, const T* d, int64_t dx,
+                                               int64_t dc, int64_t K, T* out, int64_t M,
+                                               int64_t n) {
+  constexpr int64_t block = kOutVecs * Vec<T>::size();
+  for (int64_t o = 0; o < M; o += block) {
+    int64_t x = 0;
+    for (; x + kPixels <= n; x += kPixels) {
+      pointwise_pixels<T, kPixels>(pwt, bias, d, dx, dc, K, out, M, x, o);
+    }
+    pointwise_pixels_rest<T, kPixels - 1>(pwt, bias, d, dx, dc, K, out, M, x, o, n - x);
+  }
+}
+
+// e_conv7's pointwise product, M (3) outputs from channels-last d into planar rows:
+// out[o * out_stride + x] = bias[o] + sum_c pw[o * K + c] * d[x * K + c], the sum over c in
+// vectors of L channels, then across the lanes.
+template <typename T>
+SGZ_ALWAYS_INLINE void pointwise_to_planes(const T* pw, const T* bias, const T* d, int64_t K,
+                                           T* out, int64_t out_stride, int64_t M, int64_t n) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  for (int64_t x = 0; x < n; ++x) {
+    for (int64_t o = 0; o < M; ++o) {
+      V acc(T(0));
+      for (int64_t c = 0; c < K; c += L) {
+        acc = fmadd(V::loadu(pw + o * K + c), V::loadu(d + x * K + c), acc);
+      }
+      out[o * out_stride + x] = bias[o] + reduce_add(acc);
+    }
+  }
+}
 
 // tanh in place on `rows` rows of `count` values, row i at p + i * stride.
 SGZ_ALWAYS_INLINE void tanh_rows(float* p, int64_t stride, int64_t rows, int64_t count) {
@@ -64,70 +176,74 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t,
           NetScratch<T>& scratch) {
   const int64_t stride = scratch.stride, H = t.H, W = t.W;
   const int64_t origin = t.x0 - kNetLayers;  // image column of local column 0
+  // Layer k's ring: kNetRing[k] rows of channels[k] x stride values; pixel_stride[k] apart
+  // along a row (1: the input's planes; channels[k]: channels last).
   T* ring[kNetLayers];
-  int64_t channels[kNetLayers];
-  ring[0] = scratch.rings.data();
+  int64_t channels[kNetLayers], pixel_stride[kNetLayers];
+  ring[0] = scratch.rings;
   channels[0] = 3;
+  pixel_stride[0] = 1;
   for (int k = 1; k < kNetLayers; ++k) {
     ring[k] = ring[k - 1] + kNetRing[k - 1] * channels[k - 1] * stride;
-    channels[k] = layers[k - 1].cout;
+    channels[k] = pixel_stride[k] = layers[k - 1].cout;
   }
-  std::fill(scratch.rings.begin(), scratch.rings.end(), T(0));
+  scratch.clear_rings();
   // Rows and columns [lo, hi) that layer k (0: the input) computes for this tile.
   const auto halo = [](int k) { return int64_t(kNetLayers - k); };
   const auto row_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - halo(k)); };
   const auto row_hi = [&](int k) { return std::min(H, t.y1 + halo(k)); };
   const auto col_lo = [&](int k) { return std::max<int64_t>(0, t.x0 - halo(k)); };
   const auto col_hi = [&](int k) { return std::min(W, t.x1 + halo(k)); };
-  const auto slot = [&](int k, int64_t y) {
+  // Row y of layer k; beyond the image's top and bottom, the zero row (stride x width zeros:
+  // a row of any layer, the input's 3 planes included).
+  const auto row_of = [&](int k, int64_t y) -> T* {
+    if (y < 0 || y >= H) return scratch.zeros;
     return ring[k] + (y % kNetRing[k]) * channels[k] * stride;
-  };
-  const auto row_of = [&](int k, int64_t y) {
-    return y < 0 || y >= H ? RowRef<T>{scratch.zeros.data(), 0} : RowRef<T>{slot(k, y), stride};
   };
 
   const auto load_input = [&](int64_t y) {
     const int64_t lo = col_lo(0), count = col_hi(0) - lo;
     for (int64_t c = 0; c < 3; ++c) {
-      std::copy_n(x + ((t.n * 3 + c) * H + y) * W + lo, count, slot(0, y) + c * stride + lo - origin);
+      std::copy_n(x + ((t.n * 3 + c) * H + y) * W + lo, count,
+                  row_of(0, y) + c * stride + lo - origin);
     }
   };
 
-  // Layer k's row y, in chunks of kNetChunk columns: the chunk's depthwise result (up to
-  // 64 x kNetChunk values) stays in L1 for the pointwise product.
+  // Layer k's row y, in chunks of kNetChunk pixels: the chunk's depthwise result (up to
+  // 64 channels x kNetChunk pixels) stays in L1 for the pointwise product.
   const auto run_layer = [&](int k, int64_t y) {
     const NetLayer<T>& layer = layers[k - 1];
     const int64_t lo = col_lo(k), count = col_hi(k) - lo;
-    RowRef<T> rows[2][3];
-    for (int i = 0; i < 2; ++i) {
-      const int src = kNetSources[k][i];
-      if (src < 0) continue;
-      for (int r = 0; r < 3; ++r) rows[i][r] = row_of(src, y + r - 1);
-    }
-    T* dst = k < kNetLayers ? slot(k, y) + lo - origin : out + (t.n * layer.cout * H + y) * W + lo;
-    const int64_t dst_stride = k < kNetLayers ? stride : H * W;
-    T* d = scratch.depthwise.data();
+    T* d = scratch.depthwise;
     for (int64_t first = 0; first < count; first += kNetChunk) {
       const int64_t n = std::min(kNetChunk, count - first), j = lo - origin + first;
-      int64_t c0 = 0;
-      for (int i = 0; i < 2; ++i) {
-        const int src = kNetSources[k][i];
-        if (src < 0) continue;
-        const RowRef<T>* r = rows[i];
-        for (int64_t c = 0; c < channels[src]; ++c, ++c0) {
-          depthwise_span(r[0].p + c * r[0].channel_stride + j, r[1].p + c * r[1].channel_stride + j,
-                         r[2].p + c * r[2].channel_stride + j, layer.dw + 9 * c0, layer.db[c0],
-                         d + c0 * kNetChunk, n);
+      if (k == 1) {  // from the input's planes: d planar, cin x kNetChunk
+        for (int64_t c = 0; c < 3; ++c) {
+          const int64_t at = c * stride + j;
+          depthwise_span(row_of(0, y - 1) + at, row_of(0, y) + at, row_of(0, y + 1) + at,
+                         layer.dw + 9 * c, layer.db[c], d + c * kNetChunk, n);
         }
-      }
-      if (k < kNetLayers) {  // ReLU layers, into the ring
-        pointwise<T, true>(layer.pw, layer.cin, int64_t(1), layer.pb, d, kNetChunk, layer.cin,
-                           dst + first, dst_stride, layer.cout, n);
+        pointwise_channels_last(layer.pwt, layer.pb, d, int64_t(1), kNetChunk, layer.cin,
+                                row_of(1, y) + j * layer.cout, layer.cout, n);
         continue;
       }
-      pointwise(layer.pw, layer.cin, int64_t(1), layer.pb, d, kNetChunk, layer.cin, dst + first,
-                dst_stride, layer.cout, n);  // e_conv7: tanh, into the output
-      tanh_rows(dst + first, dst_stride, layer.cout, n);
+      int64_t c0 = 0;  // d channels last, n x cin
+      for (int src : kNetSources[k]) {
+        if (src < 0) continue;
+        const int64_t C = channels[src];
+        depthwise_channels_last(row_of(src, y - 1) + j * C, row_of(src, y) + j * C,
+                                row_of(src, y + 1) + j * C, C, layer.dwt, layer.db, c0, d,
+                                layer.cin, n);
+        c0 += C;
+      }
+      if (k < kNetLayers) {
+        pointwise_channels_last(layer.pwt, layer.pb, d, layer.cin, int64_t(1), layer.cin,
+                                row_of(k, y) + j * layer.cout, layer.cout, n);
+        continue;
+      }
+      T* dst = out + (t.n * layer.cout * H + y) * W + lo + first;  // e_conv7: tanh, planar
+      pointwise_to_planes(layer.pw, layer.pb, d, layer.cin, dst, H * W, layer.cout, n);
+      tanh_rows(dst, H * W, layer.cout, n);
     }
   };
 
@@ -145,7 +261,7 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t,
 
 template <typename T>
 const FactorNetKernels<T>& factor_net_kernels() {
-  static const FactorNetKernels<T> table{&tile<T>, Vec<T>::size()};
+  static const FactorNetKernels<T> table{&tile<T>, kOutVecs * Vec<T>::size()};
   return table;
 }
 template const FactorNetKernels<float>& factor_net_kernels<float>();

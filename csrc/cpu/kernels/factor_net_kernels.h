@@ -2,6 +2,7 @@
 // What the fused factor network's operator (cpu/factor_net.cpp) and its per-level hot loop
 // (kernels/factor_net_kernels.cpp) share: the layers' parameters, the tile to compute, and the
 // per-thread line buffers.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -22,10 +23,12 @@ constexpr int64_t kNetRing[kNetLayers] = {3, 8, 6, 4, 3, 3, 3};
 // Columns of a row whose depthwise result is computed before the pointwise product reads it.
 constexpr int64_t kNetChunk = 64;
 
-// One layer's parameters, contiguous: dw (cin x 9), db (cin), pw (cout x cin), pb (cout).
+// One layer's parameters, contiguous, with the two transposes the channels-last loops read as
+// vectors over channels: dw (cin x 9), dwt (9 x cin), db (cin), pw (cout x cin),
+// pwt (cin x cout), pb (cout).
 template <typename T>
 struct NetLayer {
-  const T *dw, *db, *pw, *pb;
+  const T *dw, *dwt, *db, *pw, *pwt, *pb;
   int64_t cin, cout;
 };
 
@@ -35,21 +38,37 @@ struct NetTile {
   int64_t n, y0, y1, x0, x1;
 };
 
-// One thread's buffers, allocated by the operator for tiles up to `max_columns` wide: the
-// rings of every layer (kNetRing[k] rows of cout x stride values each) in the tile's local
-// columns (tile columns plus a halo of kNetLayers on each side), the depthwise result of one
-// row (2 width x stride) and a zero row. A tile's rings are zeroed when it starts: columns
-// outside the image are never written, so they read as the conv's zero padding.
+// One thread's buffers, allocated by the operator for tiles up to `max_columns` wide, in the
+// tile's local columns (its columns plus a halo of kNetLayers on each side, padded to
+// `stride`): the input's ring (3 planes of a row), the rings of e_conv1..6 (channels last:
+// a row is stride x width values, pixel by pixel), the depthwise result of one chunk
+// (kNetChunk pixels x up to 2 width channels) and a zero row. A tile's rings are zeroed when
+// it starts: columns outside the image are never written, so they read as the zero padding.
 template <typename T>
 struct NetScratch {
+  static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
   int64_t stride;
-  std::vector<T> rings, depthwise, zeros;
-  NetScratch(int64_t width, int64_t max_columns, int64_t vector_size)
-      : stride((max_columns + 2 * kNetLayers + vector_size - 1) / vector_size * vector_size),
-        depthwise(2 * width * kNetChunk), zeros(stride, T(0)) {
-    int64_t rows = kNetRing[0] * 3;  // the input's 3 channels
-    for (int k = 1; k < kNetLayers; ++k) rows += kNetRing[k] * width;
-    rings.resize(rows * stride);
+  T *rings, *depthwise, *zeros;  // each starts on a cache line
+  std::vector<T> storage;
+
+  NetScratch(int64_t width, int64_t max_columns)
+      : stride(round_up(max_columns + 2 * kNetLayers, kLine)) {
+    int64_t ring_values = kNetRing[0] * 3 * stride;
+    for (int k = 1; k < kNetLayers; ++k) ring_values += kNetRing[k] * width * stride;
+    const int64_t depthwise_values = round_up(2 * width * kNetChunk, kLine);
+    storage.resize(ring_values + depthwise_values + stride * width + kLine);
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    rings = storage.data() + (round_up<uintptr_t>(address, 64) - address) / sizeof(T);
+    depthwise = rings + ring_values;
+    zeros = depthwise + depthwise_values;
+    std::fill(zeros, zeros + stride * width, T(0));
+  }
+  void clear_rings() { std::fill(rings, depthwise, T(0)); }
+
+ private:
+  template <typename I>
+  static I round_up(I value, I multiple) {
+    return (value + multiple - 1) / multiple * multiple;
   }
 };
 
@@ -60,7 +79,7 @@ struct FactorNetKernels {
   // (7 on each side, fewer at the image's borders) are recomputed, not shared with other tiles.
   void (*tile)(const T* x, const NetLayer<T>* layers, T* out, const NetTile& tile,
                NetScratch<T>& scratch);
-  int64_t vector_size;  // elements per vector: the operator pads the line buffers to it
+  int64_t width_multiple;  // the network's width must be a multiple of it (a register block)
 };
 
 }  // namespace sgz::cpu

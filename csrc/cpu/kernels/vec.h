@@ -81,11 +81,32 @@ SGZ_ALWAYS_INLINE Vec<T> relu(const Vec<T>& z) {
   return r;
 }
 
+template <typename T>
+SGZ_ALWAYS_INLINE T reduce_add(const Vec<T>& v) {
+  T sum = 0;
+  for (int64_t i = 0; i < Vec<T>::size(); ++i) sum += v.v[i];
+  return sum;
+}
+
 #else
 
 template <typename T>
 using Vec = at::vec::Vectorized<T>;
 using at::vec::fmadd;
+
+// The sum of a vector's lanes (AVX2 and AVX-512: Vectorized<T> converts to and from __m256,
+// __m512).
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
+SGZ_ALWAYS_INLINE float reduce_add(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+SGZ_ALWAYS_INLINE double reduce_add(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+#endif
 
 // activate(z, kRelu) of common/dsconv.h lane by lane: z > 0 ? z : 0 (NaN and -0 give +0).
 // x86's max(z, 0) is exactly that (it returns its second operand unless z > 0): one
@@ -98,7 +119,18 @@ SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
 SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
   return _mm512_maskz_max_pd(__mmask8(0xFF), z, _mm512_setzero_pd());
 }
-// at::vec::clamp's min and max, in the masked form for the same reason.
+SGZ_ALWAYS_INLINE float reduce_add(const Vec<float>& v) {
+  const __mmask8 all(0xFF);
+  return reduce_add(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(all, v, 0),
+                                  _mm512_maskz_extractf32x8_ps(all, v, 1)));
+}
+SGZ_ALWAYS_INLINE double reduce_add(const Vec<double>& v) {
+  const __mmask8 all(0xF);
+  return reduce_add(_mm256_add_pd(_mm512_maskz_extractf64x4_pd(all, v, 0),
+                                  _mm512_maskz_extractf64x4_pd(all, v, 1)));
+}
+// at::vec::clamp's min and max, and the upper half for the lane sum, in the masked forms for
+// the same reason.
 SGZ_ALWAYS_INLINE Vec<float> clamp(const Vec<float>& a, const Vec<float>& lo,
                                    const Vec<float>& hi) {
   const __mmask16 all(0xFFFF);
@@ -117,6 +149,14 @@ template <typename T>
 SGZ_ALWAYS_INLINE Vec<T> relu(const Vec<T>& z) {
   const Vec<T> zero(T(0));
   return Vec<T>::blendv(zero, z, z > zero);
+}
+template <typename T>
+SGZ_ALWAYS_INLINE T reduce_add(const Vec<T>& v) {
+  T lanes[Vec<T>::size()];
+  v.store(lanes);
+  T sum = 0;
+  for (int64_t i = 0; i < Vec<T>::size(); ++i) sum += lanes[i];
+  return sum;
 }
 using at::vec::clamp;
 #endif
