@@ -39,20 +39,37 @@ constexpr int kPixels = 6, kOutVecs = 2;  // 12 + 2 + 1 of 16
 constexpr int kPixels = 4, kOutVecs = 2;  // 8 + 2 + 1 of 16, and SSE2's temporaries
 #endif
 
-// Reads a channels-last row: the vector of L channels from p at pixel x.
-template <typename T>
-struct PixelVec {
-  const T* p;
-  int64_t pixel_stride;
-  SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const {
-    return Vec<T>::loadu(p + x * pixel_stride);
-  }
+// Reads a channels-last row: the vector of L channels at pixel x, from NX + 2 vectors loaded
+// once for pixels x0 - 1 .. x0 + NX (x counted from x0): each loaded vector serves up to three
+// outputs' taps, in registers.
+template <typename T, int NX>
+struct PixelWindow {
+  const Vec<T>* v;
+  SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const { return v[x + 1]; }
 };
+
+// The depthwise result of NX pixels from x, channels [g, g + L) of a source of C channels.
+template <typename T, int NX>
+SGZ_ALWAYS_INLINE void depthwise_pixels(const T* up, const T* mid, const T* down, int64_t C,
+                                        int64_t g, const Vec<T> (&w)[9], const Vec<T>& b, T* d,
+                                        int64_t dx, int64_t x) {
+  using V = Vec<T>;
+  V ru[NX + 2], rm[NX + 2], rd[NX + 2];
+  SGZ_UNROLL for (int i = 0; i < NX + 2; ++i) {
+    ru[i] = V::loadu(up + (x + i - 1) * C + g);
+    rm[i] = V::loadu(mid + (x + i - 1) * C + g);
+    rd[i] = V::loadu(down + (x + i - 1) * C + g);
+  }
+  const PixelWindow<T, NX> wu{ru}, wm{rm}, wd{rd};
+  SGZ_UNROLL for (int i = 0; i < NX; ++i) {
+    (b + depthwise3x3(wu, wm, wd, int64_t(i), w)).store(d + (x + i) * dx + g);
+  }
+}
 
 // d[x * dx + (c0 + c)] for pixels [0, n), c < C: the 3x3 depthwise result of a channels-last
 // source of C channels (rows up / mid / down at the chunk's first pixel; pixel -1 and n
-// readable), the shared formula on vectors of L channels. Its weights are channels
-// [c0, c0 + C) of dwt (9 x dx) and db.
+// readable), the shared formula on vectors of L channels, two pixels at a time. Its weights
+// are channels [c0, c0 + C) of dwt (9 x dx) and db.
 template <typename T>
 SGZ_ALWAYS_INLINE void depthwise_channels_last(const T* up, const T* mid, const T* down, int64_t C,
                                                const T* dwt, const T* db, int64_t c0, T* d,
@@ -63,8 +80,10 @@ SGZ_ALWAYS_INLINE void depthwise_channels_last(const T* up, const T* mid, const 
     V w[9];
     for (int k = 0; k < 9; ++k) w[k] = V::loadu(dwt + k * dx + c0 + g);
     const V b = V::loadu(db + c0 + g);
-    const PixelVec<T> ru{up + g, C}, rm{mid + g, C}, rd{down + g, C};
-    for (int64_t x = 0; x < n; ++x) (b + depthwise3x3(ru, rm, rd, x, w)).store(d + x * dx + c0 + g);
+    T* dg = d + c0;
+    int64_t x = 0;
+    for (; x + 2 <= n; x += 2) depthwise_pixels<T, 2>(up, mid, down, C, g, w, b, dg, dx, x);
+    if (x < n) depthwise_pixels<T, 1>(up, mid, down, C, g, w, b, dg, dx, x);
   }
 }
 
