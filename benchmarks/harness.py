@@ -3,6 +3,7 @@ on the GPU (torch.utils.benchmark synchronizes around CUDA work), and a dated re
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import time
@@ -133,11 +134,13 @@ def fp32_fma_gflops(device, n=8192):
 
 
 def write_report(name, device, header_lines, table_lines, data, tag=None):
-    """Writes results/<date>-<name>-<tag>.md and .json (tag: device_tag's by default); returns
-    the .md path."""
+    """Writes results/<date>-<name>-<tag>[-<label>].md and .json (tag: device_tag's by default;
+    label: $SGZ_BENCH_LABEL, which keeps two machines' runs of one day apart); returns the .md
+    path."""
     RESULTS.mkdir(exist_ok=True)
     today = datetime.date.today().isoformat()
-    stem = RESULTS / f"{today}-{name}-{tag or device_tag(device)}"
+    label = os.environ.get("SGZ_BENCH_LABEL")
+    stem = RESULTS / f"{today}-{name}-{tag or device_tag(device)}{f'-{label}' if label else ''}"
     meta = {
         "date": today,
         "machine": machine_description(device),

@@ -5,6 +5,7 @@
 #   bash benchmarks/run_cpu_levels.sh [avx2 avx512 ...]
 #
 # Run it on a quiet machine: the two-thread timings share both cores with anything else.
+# SGZ_BENCH_LABEL=<label> adds a label to the reports' names (two machines on one day).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -18,5 +19,6 @@ for level in "${levels[@]}"; do
   "$PY" benchmarks/bench_dsconv.py --cpu-capability "$level"
   "$PY" benchmarks/bench_curve.py --cpu-capability "$level"
   "$PY" benchmarks/bench_model.py --cpu-capability "$level"
+  "$PY" benchmarks/bench_memory.py --cpu-capability "$level"
   "$PY" benchmarks/bench_train.py --cpu-capability "$level" --semantic none
 done

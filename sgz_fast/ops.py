@@ -154,7 +154,8 @@ def factor_net(x, params):
     :func:`dsconv`, and a backward through this op raises.
 
     Args:
-        x: (N, 3, H, W) image, any H, W >= 0.
+        x: (N, 3, H, W) image, any H, W >= 0, any strides (read in place: a channels-last
+            frame is not copied).
         params: the 28 tensors of ``SGZ(conv_type="dsc").parameters()``, in that order (for
             e_conv1..7: depth_conv weight and bias, point_conv weight and bias), x's dtype
             and device.

@@ -31,7 +31,7 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t width = check_factor_net_args(x_in, params_in);
   TORCH_CHECK(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,
               "factor_net on CPU supports float32 and float64; got ", x_in.scalar_type());
-  const at::Tensor x = x_in.contiguous();
+  const at::Tensor& x = x_in;  // read in place, any strides
   std::vector<at::Tensor> params;
   for (const at::Tensor& p : params_in) params.push_back(p.contiguous());
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
@@ -68,7 +68,8 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
       NetScratch<T> scratch(width, strip);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t n = i / per_image, b = i % per_image / strips, s = i % strips;
-        const NetTile tile{N, H, W, n, b * band, std::min(H, (b + 1) * band),
+        const NetTile tile{N, H, W, x.stride(0), x.stride(1), x.stride(2), x.stride(3),
+                           n, b * band, std::min(H, (b + 1) * band),
                            s * strip, std::min(W, (s + 1) * strip)};
         kernels.tile(x.const_data_ptr<T>(), layers, out.mutable_data_ptr<T>(), tile, scratch);
       }

@@ -230,8 +230,13 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t,
   const auto load_input = [&](int64_t y) {
     const int64_t lo = col_lo(0), count = col_hi(0) - lo;
     for (int64_t c = 0; c < 3; ++c) {
-      std::copy_n(x + ((t.n * 3 + c) * H + y) * W + lo, count,
-                  row_of(0, y) + c * stride + lo - origin);
+      const T* src = x + t.n * t.stride_n + c * t.stride_c + y * t.stride_h + lo * t.stride_w;
+      T* dst = row_of(0, y) + c * stride + lo - origin;
+      if (t.stride_w == 1) {
+        std::copy_n(src, count, dst);
+      } else {
+        for (int64_t i = 0; i < count; ++i) dst[i] = src[i * t.stride_w];
+      }
     }
   };
 

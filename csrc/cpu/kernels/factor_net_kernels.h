@@ -32,9 +32,11 @@ struct NetLayer {
   int64_t cin, cout;
 };
 
-// The image and the tile of it a call computes: rows [y0, y1) and columns [x0, x1) of image n.
+// The image, x's strides (in values: any layout, e.g. channels last as an 8-bit frame
+// converts), and the tile of it a call computes: rows [y0, y1) and columns [x0, x1) of image n.
 struct NetTile {
   int64_t N, H, W;
+  int64_t stride_n, stride_c, stride_h, stride_w;
   int64_t n, y0, y1, x0, x1;
 };
 
@@ -74,8 +76,8 @@ struct NetScratch {
 
 template <typename T>
 struct FactorNetKernels {
-  // The factors of one tile of image n: out (N x 3 x H x W) for the tile's rows and columns,
-  // from x (N x 3 x H x W, contiguous). Rows and columns around the tile that it depends on
+  // The factors of one tile of image n: out (N x 3 x H x W, contiguous) for the tile's rows
+  // and columns, from x (N x 3 x H x W, strides in the tile). Rows and columns around the tile that it depends on
   // (7 on each side, fewer at the image's borders) are recomputed, not shared with other tiles.
   void (*tile)(const T* x, const NetLayer<T>* layers, T* out, const NetTile& tile,
                NetScratch<T>& scratch);
