@@ -168,8 +168,8 @@ inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params)
               "(e_conv1..7: depth_conv weight, bias, point_conv weight, bias); got ",
               params.size());
   TORCH_CHECK(params[2].dim() >= 1 && params[2].size(0) >= 1,
-              "factor_net: params[2] (e_conv1.point_conv.weight) must have shape (width, 3, 1, 1); "
-              "got ", params[2].sizes());
+              "factor_net: params[2] (e_conv1.point_conv.weight) must have shape ",
+              "(width, 3, 1, 1); got ", params[2].sizes());
   const int64_t width = params[2].size(0);
   const int64_t cins[7] = {3, width, width, width, 2 * width, 2 * width, 2 * width};
   const char* names[4] = {"depth_conv.weight", "depth_conv.bias", "point_conv.weight",
@@ -179,9 +179,8 @@ inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params)
     const std::vector<int64_t> shapes[4] = {{cin, 1, 3, 3}, {cin}, {cout, cin, 1, 1}, {cout}};
     for (int64_t i = 0; i < 4; ++i) {
       const at::Tensor& p = params[4 * k + i];
-      TORCH_CHECK(p.sizes() == shapes[i], "factor_net: params[", 4 * k + i, "] (e_conv", k + 1,
-                  ".", names[i], ") must have shape ", at::IntArrayRef(shapes[i]), "; got ",
-                  p.sizes());
+      TORCH_CHECK(p.sizes() == shapes[i], "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".",
+                  names[i], ") must have shape ", at::IntArrayRef(shapes[i]), "; got ", p.sizes());
       TORCH_CHECK(p.scalar_type() == x.scalar_type() && p.device() == x.device(),
                   "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".", names[i], ") is ",
                   p.scalar_type(), " on ", p.device(), "; x is ", x.scalar_type(), " on ",

@@ -54,23 +54,32 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_cpu", [&] {
     using T = scalar_t;
     const auto& kernels = cpu::factor_net_kernels<T>();
-    TORCH_CHECK(width % kernels.width_multiple == 0, "factor_net on CPU needs a network width "
-                "that is a multiple of ", kernels.width_multiple, " (SGZ's is 32); got ", width);
+    TORCH_CHECK(width % kernels.width_multiple == 0,
+                "factor_net on CPU needs a network width that is a multiple of ",
+                kernels.width_multiple, " (SGZ's is 32); got ", width);
     NetLayer<T> layers[cpu::kNetLayers];
     for (int k = 0; k < cpu::kNetLayers; ++k) {
       const at::Tensor* p = &params[4 * k];
-      layers[k] = {p[0].const_data_ptr<T>(),         transposed[2 * k].const_data_ptr<T>(),
-                   p[1].const_data_ptr<T>(),         p[2].const_data_ptr<T>(),
-                   transposed[2 * k + 1].const_data_ptr<T>(), p[3].const_data_ptr<T>(),
-                   p[2].size(1),                     p[2].size(0)};
+      NetLayer<T>& layer = layers[k];
+      layer.dw = p[0].const_data_ptr<T>();
+      layer.dwt = transposed[2 * k].const_data_ptr<T>();
+      layer.db = p[1].const_data_ptr<T>();
+      layer.pw = p[2].const_data_ptr<T>();
+      layer.pwt = transposed[2 * k + 1].const_data_ptr<T>();
+      layer.pb = p[3].const_data_ptr<T>();
+      layer.cin = p[2].size(1);
+      layer.cout = p[2].size(0);
     }
     at::parallel_for(0, N * per_image, 1, [&](int64_t begin, int64_t end) {
       NetScratch<T> scratch(width, strip);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t n = i / per_image, b = i % per_image / strips, s = i % strips;
-        const NetTile tile{N, H, W, x.stride(0), x.stride(1), x.stride(2), x.stride(3),
-                           n, b * band, std::min(H, (b + 1) * band),
-                           s * strip, std::min(W, (s + 1) * strip)};
+        NetTile tile{N, H, W, x.stride(0), x.stride(1), x.stride(2), x.stride(3)};
+        tile.n = n;
+        tile.y0 = b * band;
+        tile.y1 = std::min(H, (b + 1) * band);
+        tile.x0 = s * strip;
+        tile.x1 = std::min(W, (s + 1) * strip);
         kernels.tile(x.const_data_ptr<T>(), layers, out.mutable_data_ptr<T>(), tile, scratch);
       }
     });

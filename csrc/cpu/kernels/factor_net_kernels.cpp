@@ -7,12 +7,16 @@
 // steps so far. Each layer keeps a ring of its last rows (kNetRing: the skip inputs x1, x2, x3
 // stay until e_conv7, 6 and 5 have read them), so nothing is computed twice within a tile.
 // Columns: the tile's columns plus the halo its layers depend on (layer k needs 7 - k more on
-// each side), in a local frame with a zero column beyond the image: the depthwise loop has no
-// border case. Per row and layer, the depthwise result of all channels (up to 64 x the tile's
-// width) is the pointwise product's input, as in the dsconv forward (row_loops.h).
+// each side), in a local frame with zero columns beyond the image: no border cases.
+// Layout: the rings of e_conv1..6 are channels last (pixel after pixel, each pixel's 32
+// channels contiguous, rows on cache lines), so the depthwise taps of x - 1, x, x + 1 are
+// aligned vectors of channels (planar rows made two of every three AVX-512 loads split across
+// cache lines: NOTES.md); the input's ring is its 3 planes. Each row is done in chunks of
+// kNetChunk pixels: the chunk's depthwise result (up to 64 channels) stays in L1 for the
+// pointwise product.
 //
-// Memory, per thread: rings of 3 x 3 + 27 x 32 rows and a 64-row depthwise buffer of
-// (tile width + 14) values: 0.9 MB for a 256-wide float tile (NetScratch), in L2. The
+// Memory, per thread (NetScratch): rings of 3 x 3 plane rows and 27 rows of 32 channels over
+// the tile's width + 14 (0.94 MB for a 256-wide float tile, in L2), the chunk's 16 KB. The
 // per-layer model writes and rereads seven full-size 32-channel tensors instead.
 #include "factor_net_kernels.h"
 
@@ -38,7 +42,7 @@ constexpr int kPixels = 8, kOutVecs = 2;  // 16 + 2 + 1 of 32 registers
 constexpr int kWindow = 2;                // 12 + 10 of 32
 #elif defined(CPU_CAPABILITY_AVX2)
 constexpr int kPixels = 6, kOutVecs = 2;  // 12 + 2 + 1 of 16
-constexpr int kWindow = 2;  // 12 + 10 of 16: weights read from L1, measured faster than 1
+constexpr int kWindow = 2;                // 12 + 10 of 16: weights from L1, faster than 1
 #else
 constexpr int kPixels = 4, kOutVecs = 2;  // 8 + 2 + 1 of 16, and SSE2's temporaries
 constexpr int kWindow = 1;
@@ -198,20 +202,18 @@ SGZ_ALWAYS_INLINE void tanh_rows(double* p, int64_t stride, int64_t rows, int64_
 }
 
 template <typename T>
-void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t,
-          NetScratch<T>& scratch) {
+void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t, NetScratch<T>& scratch) {
   const int64_t stride = scratch.stride, H = t.H, W = t.W;
   const int64_t origin = t.x0 - kNetLayers;  // image column of local column 0
-  // Layer k's ring: kNetRing[k] rows of channels[k] x stride values; pixel_stride[k] apart
-  // along a row (1: the input's planes; channels[k]: channels last).
+  // Layer k's ring: kNetRing[k] rows of channels[k] x stride values (the input: 3 planes;
+  // e_conv1..6: channels last).
   T* ring[kNetLayers];
-  int64_t channels[kNetLayers], pixel_stride[kNetLayers];
+  int64_t channels[kNetLayers];
   ring[0] = scratch.rings;
   channels[0] = 3;
-  pixel_stride[0] = 1;
   for (int k = 1; k < kNetLayers; ++k) {
     ring[k] = ring[k - 1] + kNetRing[k - 1] * channels[k - 1] * stride;
-    channels[k] = pixel_stride[k] = layers[k - 1].cout;
+    channels[k] = layers[k - 1].cout;
   }
   scratch.clear_rings();
   // Rows and columns [lo, hi) that layer k (0: the input) computes for this tile.

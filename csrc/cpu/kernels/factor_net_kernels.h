@@ -14,8 +14,8 @@ namespace sgz::cpu {
 // SGZ's factor network: seven depthwise-separable layers, e_conv1..7. Layer k reads the
 // layers named in kNetSources[k] (0: the input image), channels concatenated in that order.
 constexpr int kNetLayers = 7;
-constexpr int kNetSources[kNetLayers + 1][2] = {
-    {-1, -1}, {0, -1}, {1, -1}, {2, -1}, {3, -1}, {3, 4}, {2, 5}, {1, 6}};
+constexpr int kNetSources[kNetLayers + 1][2] = {{-1, -1}, {0, -1}, {1, -1}, {2, -1},
+                                                {3, -1},  {3, 4},  {2, 5},  {1, 6}};
 // Rows of layer k's ring of line buffers (k = 0: the input). At step t layer k computes row
 // t - (k - 1) (the input row t + 1 is loaded); a row stays until its last reader's step:
 // x1 until e_conv7 (6 steps later) reads it, x2 until e_conv6, x3 until e_conv5.
@@ -77,8 +77,9 @@ struct NetScratch {
 template <typename T>
 struct FactorNetKernels {
   // The factors of one tile of image n: out (N x 3 x H x W, contiguous) for the tile's rows
-  // and columns, from x (N x 3 x H x W, strides in the tile). Rows and columns around the tile that it depends on
-  // (7 on each side, fewer at the image's borders) are recomputed, not shared with other tiles.
+  // and columns, from x (N x 3 x H x W, strides in the tile). Rows and columns around the tile that
+  // it depends on (7 on each side, fewer at the image's borders) are recomputed, not shared with
+  // other tiles.
   void (*tile)(const T* x, const NetLayer<T>* layers, T* out, const NetTile& tile,
                NetScratch<T>& scratch);
   int64_t width_multiple;  // the network's width must be a multiple of it (a register block)
