@@ -144,9 +144,8 @@ if _extension.LOADED:
 
 def factor_net(x, params):
     """SGZ's whole factor network (the seven depthwise-separable layers e_conv1..7, ReLU and
-    the final tanh) as one fused op, for inference; the same numbers as
-    :meth:`sgz_fast.SGZ.factors` at scale 1 on the per-layer ops (float64 to rounding,
-    float32 within the tolerance table: tanh is a rational approximation there).
+    the final tanh) as one fused op, for inference: the factors x_r that the per-layer ops give
+    (float64 to rounding, float32 within 1e-5: its tanh is a rational approximation).
 
     The image is computed in tiles, row by row, each layer keeping only the few rows the next
     layers still need, so the 32-channel activations stay in cache: no full-size intermediate
@@ -164,8 +163,12 @@ def factor_net(x, params):
         x_r, a new contiguous (N, 3, H, W) tensor in [-1, 1].
 
     Example:
-        >>> model = sgz_fast.SGZ(scale_factor=1)
-        >>> x_r = factor_net(torch.rand(1, 3, 64, 64), list(model.parameters()))
+        >>> from sgz_fast.model import SGZ
+        >>> model = SGZ(scale_factor=1)
+        >>> with torch.no_grad():
+        ...     x_r = factor_net(torch.rand(1, 3, 64, 64), list(model.parameters()))
+        >>> x_r.shape
+        torch.Size([1, 3, 64, 64])
     """
     if isinstance(x, torch.Tensor):
         _require("factor_net", x.device)

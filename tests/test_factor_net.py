@@ -177,10 +177,11 @@ def test_the_model_fuses_the_network_for_inference_only(monkeypatch, cpu_device)
     assert calls == [1, 1, 1, 1]
 
 
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 @pytest.mark.parametrize("scale", [1, 12])
-def test_model_under_torch_compile(scale):
+def test_model_under_torch_compile(scale, backend):
     model = SGZ(scale_factor=scale).eval()
     x = torch.rand(1, 3, 48, 60)
-    compiled = torch.compile(model.enhance, fullgraph=True)
+    compiled = torch.compile(model.enhance, fullgraph=True, backend=backend)
     with torch.no_grad():  # inductor's own downsampling rounds differently at scale 12
         assert_network_close(compiled(x), model.enhance(x))

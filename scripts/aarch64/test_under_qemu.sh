@@ -6,7 +6,7 @@
 #   bash scripts/aarch64/test_under_qemu.sh [extra pytest args]
 #
 # Environment:
-#   SGZ_QEMU_TESTS   pytest targets/selection (default: the four CPU op test files, see TESTS)
+#   SGZ_QEMU_TESTS   pytest targets/selection (default: the CPU op test files, see TESTS)
 #   SGZ_QEMU_K       pytest -k expression (default: skips what needs a C++ compiler or CUDA)
 #   SGZ_QEMU_JOBS    parallel compile jobs (default 2)
 #
@@ -289,7 +289,7 @@ print("sgz_fast: loaded", info["extension_loaded"], info["extension_error"] or "
 assert info["extension_loaded"] and info["cpu_levels"] == ["default"]' \
   || die "sgz_fast does not import under qemu"
 echo "(import took $((SECONDS - t))s under emulation)"
-read -r -a TESTS <<< "${SGZ_QEMU_TESTS:-tests/test_curve_iter.py tests/test_dsconv.py tests/test_curve_uint8.py tests/test_cpu_capability.py}"
+read -r -a TESTS <<< "${SGZ_QEMU_TESTS:-tests/test_curve_iter.py tests/test_dsconv.py tests/test_curve_uint8.py tests/test_cpu_capability.py tests/test_factor_net.py}"
 # Skipped on purpose: torch.compile's inductor backend (it compiles C++ with a compiler inside
 # the emulated machine: none is there); the cuda/avx* devices skip themselves.
 K=${SGZ_QEMU_K:-not inductor}
