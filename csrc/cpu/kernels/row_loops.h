@@ -67,16 +67,103 @@ struct RowVec {
   SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const { return Vec<T>::loadu(p + x); }
 };
 
+#if defined(CPU_CAPABILITY_AVX512)
+// AVX-512: a 64-byte load at x - 1 or x + 1 always straddles two cache lines, two of every three
+// of the taps' loads. Instead each row is loaded once per vector, from x (aligned where the row
+// is), and its neighbours x - 1 and x + 1 are shifted in from the vectors before and after.
+template <typename T>
+SGZ_ALWAYS_INLINE Vec<T> shift_in_before(const Vec<T>& centre, const Vec<T>& before);
+template <typename T>
+SGZ_ALWAYS_INLINE Vec<T> shift_in_after(const Vec<T>& centre, const Vec<T>& after);
+template <>
+SGZ_ALWAYS_INLINE Vec<float> shift_in_before(const Vec<float>& centre, const Vec<float>& before) {
+  return _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(
+      __mmask16(0xFFFF), _mm512_castps_si512(centre), _mm512_castps_si512(before), 15));
+}
+template <>
+SGZ_ALWAYS_INLINE Vec<float> shift_in_after(const Vec<float>& centre, const Vec<float>& after) {
+  return _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(
+      __mmask16(0xFFFF), _mm512_castps_si512(after), _mm512_castps_si512(centre), 1));
+}
+template <>
+SGZ_ALWAYS_INLINE Vec<double> shift_in_before(const Vec<double>& centre,
+                                              const Vec<double>& before) {
+  return _mm512_castsi512_pd(_mm512_maskz_alignr_epi64(__mmask8(0xFF), _mm512_castpd_si512(centre),
+                                                       _mm512_castpd_si512(before), 7));
+}
+template <>
+SGZ_ALWAYS_INLINE Vec<double> shift_in_after(const Vec<double>& centre, const Vec<double>& after) {
+  return _mm512_castsi512_pd(_mm512_maskz_alignr_epi64(__mmask8(0xFF), _mm512_castpd_si512(after),
+                                                       _mm512_castpd_si512(centre), 1));
+}
+
+// One row for depthwise3x3 at the vector of columns x0: columns x0 - 1, x0, x0 + 1 + lane.
+template <typename T>
+struct RowShifted {
+  Vec<T> before, centre, after;
+  int64_t x0;
+  SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const {
+    return x < x0 ? before : x > x0 ? after : centre;
+  }
+};
+
+// A row read one vector ahead: the vectors at x - L, x, x + L, zeros beyond [0, W).
+template <typename T>
+struct RowStream {
+  const T* p;
+  int64_t W;
+  Vec<T> previous, current, next;
+  SGZ_ALWAYS_INLINE Vec<T> load(int64_t x) const {
+    constexpr int64_t L = Vec<T>::size();
+    return x + L <= W ? Vec<T>::loadu(p + x) : x < W ? Vec<T>::loadu(p + x, W - x) : Vec<T>(T(0));
+  }
+  SGZ_ALWAYS_INLINE RowStream(const T* p, int64_t W)
+      : p(p), W(W), previous(T(0)), current(load(0)), next(load(Vec<T>::size())) {}
+  SGZ_ALWAYS_INLINE RowShifted<T> at(int64_t x) const {
+    return {shift_in_before(current, previous), current, shift_in_after(current, next), x};
+  }
+  SGZ_ALWAYS_INLINE void advance(int64_t x) {  // to the vector at x + L
+    previous = current;
+    current = next;
+    next = load(x + 2 * Vec<T>::size());
+  }
+};
+
+// depthwise_row on whole vectors from column 0, the last one partial, no border case: the
+// zeros loaded beyond the row are the conv's padding.
+template <typename T>
+SGZ_ALWAYS_INLINE void depthwise_row_shifted(const T* up, const T* mid, const T* down, const T* w,
+                                             T bias, T* __restrict out, int64_t W) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  V wv[9];
+  for (int k = 0; k < 9; ++k) wv[k] = V(w[k]);
+  const V b(bias);
+  RowStream<T> su(up, W), sm(mid, W), sd(down, W);
+  int64_t x = 0;
+  for (; x + L <= W; x += L) {
+    (b + depthwise3x3(su.at(x), sm.at(x), sd.at(x), x, wv)).store(out + x);
+    su.advance(x);
+    sm.advance(x);
+    sd.advance(x);
+  }
+  if (x < W) (b + depthwise3x3(su.at(x), sm.at(x), sd.at(x), x, wv)).store(out + x, W - x);
+}
+#endif
+
 // One output row of a depthwise 3x3 conv with zero padding: out[x] = bias + taps.
 // up / down point to a zero row at the image's top and bottom. The interior runs on whole
 // vectors, the formula of depthwise3x3 taken lane by lane, its last vector overlapping the one
 // before rather than leaving up to L - 1 columns to a scalar loop; the two border columns and
-// rows narrower than a vector take the scalar loop.
+// rows narrower than a vector take the scalar loop. (AVX-512: depthwise_row_shifted.)
 template <typename T>
 SGZ_ALWAYS_INLINE void depthwise_row(const T* up, const T* mid, const T* down, const T* w, T bias,
                                      T* __restrict out, int64_t W) {
   using V = Vec<T>;
   constexpr int64_t L = V::size();
+#if defined(CPU_CAPABILITY_AVX512)
+  if (W >= L) return depthwise_row_shifted(up, mid, down, w, bias, out, W);
+#endif
   int64_t x = 1;
   if (kVectorDepthwise && W - 2 >= L) {
     V wv[9];
