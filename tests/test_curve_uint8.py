@@ -39,6 +39,21 @@ def test_extremes_saturate_and_nan_gives_black(device):
     assert nan.flatten().tolist() == [0] * 5
 
 
+@pytest.mark.parametrize("frames_shape,r", [
+    ((1, 2, 1, 1), [[[[0.5], [float("inf")]]]]),   # r at full size: no interpolation, as the
+    ((1, 1, 2, 1), [[[[0.5, float("inf")]]]]),     # reference: the finite pixel stays finite
+    ((1, 1, 2, 1), [[[[-0.5, float("-inf")]]]]),
+    ((1, 3, 1, 1), [[[[0.5], [float("-inf")]]]]),  # upsampled: PyTorch's 0 * inf is NaN
+    ((1, 1, 3, 2), [[[[0.5, float("nan")]], [[-0.5, 0.25]]]]),
+])
+def test_non_finite_factors_as_the_reference(device, frames_shape, r):
+    frames = torch.full(frames_shape, 100, dtype=torch.uint8, device=device)
+    r = torch.tensor(r, device=device)
+    for iterations in (1, 8):
+        assert torch.equal(ops.curve_iter_uint8(frames, r, iterations),
+                           reference.curve_iter_uint8(frames, r, iterations))
+
+
 def test_non_contiguous_frames(device):
     frames = torch.randint(0, 256, (1, 3, 20, 30), dtype=torch.uint8, device=device)
     frames = frames.permute(0, 2, 3, 1)  # a channels-first buffer seen as (N, H, W, C)

@@ -20,6 +20,7 @@ namespace {
 struct FrameGeometry {
   int64_t N, H, W, C, h, w;
   int64_t row() const { return W * C; }
+  bool upsample() const { return h != H || w != W; }
 };
 
 // Source rows of r (per image) upsampled along columns to W and interleaved like the frame
@@ -38,7 +39,7 @@ class InterleavedRows {
         const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
         for (int64_t X = 0; X < g_.W; ++X) {
           const Tap<float> t = align_corners_tap(X, g_.w, scale_x_);
-          out[X * g_.C + c] = lerp(src[t.i0], src[t.i1], t.w0, t.w1);
+          out[X * g_.C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
         }
       }
       cached_index_[slot] = index;
@@ -74,8 +75,9 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
       const int64_t n = index / g.H;
       const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y);
       const float* top = rows.get(n, ty.i0);
-      // A zero weight must not read the other row: 0 * inf would be NaN.
-      const float* bot = ty.w1 == 0.0f ? top : rows.get(n, ty.i1);
+      // As the reference: r at the frame's size is used as it is, a smaller one interpolated
+      // with PyTorch's formula (a zero weight still multiplies its tap: 0 * inf is NaN there).
+      const float* bot = g.upsample() ? rows.get(n, ty.i1) : nullptr;
       kernels.row(in + index * g.row(), dst + index * g.row(), top, bot, ty.w0, ty.w1, g.row(),
                   iterations);
     }

@@ -14,12 +14,12 @@ namespace {
 
 constexpr int kSteps = 8;  // SGZ's count, unrolled; others run step by step
 
-template <int Steps>
+template <int Steps, bool Lerp>
 SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restrict out,
                                 const float* __restrict top, const float* __restrict bot, float w0,
                                 float w1, int64_t m, int64_t iterations) {
   for (int64_t e = 0; e < m; ++e) {
-    const float r = lerp(top[e], bot[e], w0, w1);
+    const float r = Lerp ? lerp(top[e], bot[e], w0, w1) : top[e];
     float v = unit_from_byte(in[e]);
     if constexpr (Steps > 0) {
 #pragma GCC unroll 8
@@ -33,10 +33,16 @@ SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restric
 
 void curve_row(const uint8_t* in, uint8_t* out, const float* top, const float* bot, float w0,
                float w1, int64_t m, int64_t iterations) {
-  if (iterations == kSteps) {
-    row_impl<kSteps>(in, out, top, bot, w0, w1, m, iterations);
+  if (bot == nullptr) {
+    if (iterations == kSteps) {
+      row_impl<kSteps, false>(in, out, top, top, w0, w1, m, iterations);
+    } else {
+      row_impl<0, false>(in, out, top, top, w0, w1, m, iterations);
+    }
+  } else if (iterations == kSteps) {
+    row_impl<kSteps, true>(in, out, top, bot, w0, w1, m, iterations);
   } else {
-    row_impl<0>(in, out, top, bot, w0, w1, m, iterations);
+    row_impl<0, true>(in, out, top, bot, w0, w1, m, iterations);
   }
 }
 
