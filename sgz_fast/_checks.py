@@ -26,8 +26,27 @@ def check_curve_args(x, r, iterations):
     if r.device != x.device:
         raise ValueError(f"curve_iter: x and r must be on the same device; x is on {x.device}, "
                          f"r is on {r.device}")
-    if not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"curve_iter: iterations must be an int >= 0; got {iterations!r}")
+    check_iterations("curve_iter", iterations)
+
+
+def check_iterations(op, iterations):
+    if not isinstance(iterations, int):
+        raise TypeError(f"{op}: iterations must be an int; got {type(iterations).__name__}")
+    if iterations < 0:
+        raise ValueError(f"{op}: iterations must be >= 0; got {iterations}")
+
+
+def check_curve_backward_args(grad, x, r, iterations):
+    check_curve_args(x, r, iterations)
+    if grad.shape != x.shape:
+        raise ValueError(f"curve_iter_backward: grad must have x's shape {list(x.shape)}; got "
+                         f"{list(grad.shape)}")
+    if grad.dtype != x.dtype:
+        raise TypeError(f"curve_iter_backward: grad must have x's dtype ({x.dtype}); got "
+                        f"{grad.dtype}")
+    if grad.device != x.device:
+        raise ValueError(f"curve_iter_backward: grad must be on x's device ({x.device}); got "
+                         f"{grad.device}")
 
 
 def check_curve_uint8_args(frames, r, iterations):
@@ -54,8 +73,7 @@ def check_curve_uint8_args(frames, r, iterations):
     if r.device != frames.device:
         raise ValueError(f"curve_iter_uint8: frames and r must be on the same device; frames "
                          f"are on {frames.device}, r is on {r.device}")
-    if not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"curve_iter_uint8: iterations must be an int >= 0; got {iterations!r}")
+    check_iterations("curve_iter_uint8", iterations)
 
 
 ACTIVATIONS = ("none", "relu", "tanh")
@@ -66,13 +84,15 @@ def as_input_list(inputs):
     if isinstance(inputs, torch.Tensor):
         return [inputs]
     inputs = list(inputs)
-    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
-        raise TypeError("dsconv: inputs must be a tensor or a non-empty sequence of tensors")
+    if not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise TypeError("dsconv: inputs must be a tensor or a sequence of tensors")
     return inputs
 
 
 def check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation):
     """Checks dsconv's arguments; returns the total input channel count."""
+    if len(inputs) == 0:
+        raise ValueError("dsconv: inputs must hold at least one tensor")
     first = inputs[0]
     for i, t in enumerate(inputs):
         if t.dim() != 4:
@@ -119,6 +139,23 @@ def check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation
     return cin
 
 
+def check_dsconv_backward_args(grad, output, inputs, dw_weight, dw_bias, pw_weight, activation):
+    """dsconv_backward's arguments: dsconv's, plus grad and output of the output's shape, dtype
+    and device. Returns the total input channel count."""
+    cin = check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, None, activation)
+    first = inputs[0]
+    shape = [first.shape[0], pw_weight.shape[0], first.shape[2], first.shape[3]]
+    if list(grad.shape) != shape or list(output.shape) != shape:
+        raise ValueError(f"dsconv_backward: grad and output must have shape {shape}; got "
+                         f"{list(grad.shape)} and {list(output.shape)}")
+    if {grad.dtype, output.dtype, first.dtype} != {first.dtype} or \
+            {grad.device, output.device, first.device} != {first.device}:
+        raise ValueError(f"dsconv_backward: grad and output must have the inputs' dtype and "
+                         f"device ({first.dtype} on {first.device}); got {grad.dtype} on "
+                         f"{grad.device} and {output.dtype} on {output.device}")
+    return cin
+
+
 FACTOR_NET_PARAMS = ("depth_conv.weight", "depth_conv.bias", "point_conv.weight",
                      "point_conv.bias")
 
@@ -126,8 +163,8 @@ FACTOR_NET_PARAMS = ("depth_conv.weight", "depth_conv.bias", "point_conv.weight"
 def check_factor_net_args(x, params):
     """Checks factor_net's arguments (the C++ check_factor_net_args); returns the width."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-        shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"factor_net: x must be a batch of RGB images (N, 3, H, W); got {shape}")
+        got = f"shape {list(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"factor_net: x must be a batch of RGB images (N, 3, H, W); got {got}")
     if not x.dtype.is_floating_point:
         raise TypeError(f"factor_net: x must be a floating-point tensor; got {x.dtype}")
     params = list(params)

@@ -4,7 +4,8 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import (as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args,
+from ._checks import (as_input_list, check_curve_args, check_curve_backward_args,
+                      check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
                       check_factor_net_args)
 
 
@@ -48,8 +49,7 @@ if _extension.LOADED:
 
     @torch.library.register_fake("sgz_fast::curve_iter_backward")
     def _curve_iter_backward_fake(grad, x, r, iterations, need_x, need_r):
-        check_curve_args(x, r, iterations)
-        torch._check(grad.shape == x.shape, lambda: "curve_iter_backward: grad must have x's shape")
+        check_curve_backward_args(grad, x, r, iterations)
         gx = torch.empty_like(x, memory_format=torch.contiguous_format) if need_x else x.new_empty(0)
         gr = torch.empty_like(r, memory_format=torch.contiguous_format) if need_r else r.new_empty(0)
         return gx, gr
@@ -109,10 +109,11 @@ if _extension.LOADED:
 
     @torch.library.register_fake("sgz_fast::dsconv_backward")
     def _dsconv_backward_fake(grad, output, inputs, dw_weight, dw_bias, pw_weight, activation):
-        check_dsconv_args(inputs, dw_weight, dw_bias, pw_weight, None, activation)
-        grad_db = torch.empty_like(dw_bias) if dw_bias is not None else dw_weight.new_empty(0)
-        return ([torch.empty_like(t, memory_format=torch.contiguous_format) for t in inputs],
-                torch.empty_like(dw_weight), grad_db, torch.empty_like(pw_weight),
+        check_dsconv_backward_args(grad, output, inputs, dw_weight, dw_bias, pw_weight, activation)
+        def fresh(t):  # the kernels return contiguous gradients whatever the strides
+            return torch.empty_like(t, memory_format=torch.contiguous_format)
+        grad_db = fresh(dw_bias) if dw_bias is not None else dw_weight.new_empty(0)
+        return ([fresh(t) for t in inputs], fresh(dw_weight), grad_db, fresh(pw_weight),
                 pw_weight.new_empty(pw_weight.shape[0]))
 
     def _dsconv_setup_context(ctx, inputs, output):

@@ -205,7 +205,7 @@ def test_half_precision_on_cuda(dtype):
 
 def test_half_precision_on_cpu_is_refused():
     x = torch.rand(1, 3, 4, 4).half()
-    with pytest.raises(RuntimeError, match="float16 and bfloat16 run on CUDA only"):
+    with pytest.raises(TypeError, match="float16 and bfloat16 run on CUDA only"):
         ops.curve_iter(x, x)
 
 

@@ -42,5 +42,5 @@ def test_bad_input_is_explained(fn, case):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
 def test_cpu_and_cuda_inputs_are_refused():
-    with pytest.raises(RuntimeError, match=r"same device; x is on cuda:0, r is on cpu"):
+    with pytest.raises(ValueError, match=r"same device; x is on cuda:0, r is on cpu"):
         ops.curve_iter(x_().cuda(), r_())

@@ -108,6 +108,19 @@ def test_opcheck(device):
     torch.library.opcheck(torch.ops.sgz_fast.dsconv.default, (inputs, dw, None, pw, None, "tanh"))
 
 
+def test_backward_fake_kernel_strides_match_with_non_contiguous_weights(device):
+    """The kernels return contiguous weight gradients whatever the weights' strides; the fake
+    kernel must say so, or torch.compile's outputs disagree with eager ones."""
+    inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32, device=device)
+    dw = dw.permute(3, 2, 1, 0).contiguous().permute(3, 2, 1, 0)  # transposed storage
+    pw = pw.permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)
+    assert not dw.is_contiguous() and not pw.is_contiguous()
+    out = ops.dsconv(inputs, dw, db, pw, pb, "relu")
+    grad = torch.randn_like(out)
+    torch.library.opcheck(torch.ops.sgz_fast.dsconv_backward.default,
+                          (grad, out, inputs, dw, db, pw, "relu"))
+
+
 def test_torch_compile_fullgraph(device):
     inputs, dw, db, pw, pb = make_args((3, 2), 4, torch.float32, device=device)
     dw.requires_grad_()
@@ -164,7 +177,7 @@ def test_half_precision_on_cuda(channels, cout, activation, h, w, dtype):
 
 def test_half_precision_on_cpu_is_refused():
     inputs, dw, db, pw, pb = make_args((3,), 4, torch.float16)
-    with pytest.raises(RuntimeError, match="float16 and bfloat16 run on CUDA only"):
+    with pytest.raises(TypeError, match="float16 and bfloat16 run on CUDA only"):
         ops.dsconv(inputs, dw, db, pw, pb)
 
 

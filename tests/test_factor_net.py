@@ -109,22 +109,27 @@ def _bad_params(dtype=torch.float32):
     return list(make_model(dtype).parameters())
 
 
+# Bad arguments, each a function of good parameters: (args, message).
+BAD_INPUTS = {
+    "channels": lambda p: ((torch.rand(1, 4, 5, 5), p),
+                           r"x must be a batch of RGB images \(N, 3, H, W\)"),
+    "3-D": lambda p: ((torch.rand(3, 5, 5), p), r"x must be a batch of RGB images"),
+    "count": lambda p: ((torch.rand(1, 3, 5, 5), p[:27]), r"params must hold the 28 tensors"),
+    "order": lambda p: ((torch.rand(1, 3, 5, 5), p[4:] + p[:4]),
+                        r"params\[\d+\] \(e_conv\d\.\w+\.\w+\) must have shape"),
+    "dtype": lambda p: ((torch.rand(1, 3, 5, 5, dtype=torch.float64), p),
+                        r"params\[0\] \(e_conv1.depth_conv.weight\) is (torch.float32|Float)"),
+    "half": lambda p: ((torch.rand(1, 3, 5, 5).half(), [t.half() for t in p]),
+                       r"factor_net on CPU supports float32 and float64"),
+    "int": lambda p: ((torch.zeros(1, 3, 5, 5, dtype=torch.int32), p), r"floating-point"),
+}
+
+
 @pytest.mark.parametrize("fn", [ops.factor_net, torch.ops.sgz_fast.factor_net.default],
                          ids=["ops", "torch.ops"])
-@pytest.mark.parametrize("case", [
-    lambda p: ((torch.rand(1, 4, 5, 5), p), r"x must be a batch of RGB images \(N, 3, H, W\)"),
-    lambda p: ((torch.rand(3, 5, 5), p), r"x must be a batch of RGB images"),
-    lambda p: ((torch.rand(1, 3, 5, 5), p[:27]), r"params must hold the 28 tensors"),
-    lambda p: ((torch.rand(1, 3, 5, 5), p[4:] + p[:4]),
-               r"params\[\d+\] \(e_conv\d\.\w+\.\w+\) must have shape"),
-    lambda p: ((torch.rand(1, 3, 5, 5, dtype=torch.float64), p),
-               r"params\[0\] \(e_conv1.depth_conv.weight\) is (torch.float32|Float)"),
-    lambda p: ((torch.rand(1, 3, 5, 5).half(), [t.half() for t in p]),
-               r"factor_net on CPU supports float32 and float64"),
-    lambda p: ((torch.zeros(1, 3, 5, 5, dtype=torch.int32), p), r"floating-point"),
-], ids=["channels", "3-D", "count", "order", "dtype", "half", "int"])
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_is_explained(fn, case):
-    args, message = case(_bad_params())
+    args, message = BAD_INPUTS[case](_bad_params())
     assert_explained(fn, args, message)
 
 

@@ -15,58 +15,64 @@ namespace sgz {
 // Argument checks shared by the CPU and CUDA kernels of curve_iter (and its backward). The
 // Python mirror, sgz_fast/_checks.py, serves the reference and the fake kernels.
 inline void check_curve_args(const at::Tensor& x, const at::Tensor& r, int64_t iterations) {
-  TORCH_CHECK(x.dim() == 4, "curve_iter: x must be a 4-D tensor (N, C, H, W); got ", x.dim(),
-              "-D with shape ", x.sizes());
-  TORCH_CHECK(r.dim() == 4, "curve_iter: r must be a 4-D tensor (N, C, h, w); got ", r.dim(),
-              "-D with shape ", r.sizes());
-  TORCH_CHECK(r.size(0) == x.size(0) && r.size(1) == x.size(1),
-              "curve_iter: r must have x's batch and channel sizes: expected (", x.size(0), ", ",
-              x.size(1), ", h, w), got ", r.sizes());
-  TORCH_CHECK(r.size(2) <= x.size(2) && r.size(3) <= x.size(3), "curve_iter: r (", r.size(2), "x",
-              r.size(3), ") must not be larger than x (", x.size(2), "x", x.size(3),
-              "): r is upsampled to x's size");
-  TORCH_CHECK(x.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
-              "curve_iter: r must have at least one pixel per plane; got shape ", r.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()),
-              "curve_iter: x must be a floating-point tensor; got ", x.scalar_type());
-  TORCH_CHECK(r.scalar_type() == x.scalar_type(), "curve_iter: r must have x's dtype (",
-              x.scalar_type(), "); got ", r.scalar_type());
-  TORCH_CHECK(r.device() == x.device(), "curve_iter: x and r must be on the same device; x is on ",
-              x.device(), ", r is on ", r.device());
-  TORCH_CHECK(iterations >= 0, "curve_iter: iterations must be >= 0; got ", iterations);
+  TORCH_CHECK_VALUE(x.dim() == 4, "curve_iter: x must be a 4-D tensor (N, C, H, W); got ", x.dim(),
+                    "-D with shape ", x.sizes());
+  TORCH_CHECK_VALUE(r.dim() == 4, "curve_iter: r must be a 4-D tensor (N, C, h, w); got ", r.dim(),
+                    "-D with shape ", r.sizes());
+  TORCH_CHECK_VALUE(r.size(0) == x.size(0) && r.size(1) == x.size(1),
+                    "curve_iter: r must have x's batch and channel sizes: expected (", x.size(0),
+                    ", ", x.size(1), ", h, w), got ", r.sizes());
+  TORCH_CHECK_VALUE(r.size(2) <= x.size(2) && r.size(3) <= x.size(3), "curve_iter: r (", r.size(2),
+                    "x", r.size(3), ") must not be larger than x (", x.size(2), "x", x.size(3),
+                    "): r is upsampled to x's size");
+  TORCH_CHECK_VALUE(x.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
+                    "curve_iter: r must have at least one pixel per plane; got shape ", r.sizes());
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
+                   "curve_iter: x must be a floating-point tensor; got ", x.scalar_type());
+  TORCH_CHECK_TYPE(r.scalar_type() == x.scalar_type(), "curve_iter: r must have x's dtype (",
+                   x.scalar_type(), "); got ", r.scalar_type());
+  TORCH_CHECK_VALUE(r.device() == x.device(),
+                    "curve_iter: x and r must be on the same device; x is on ", x.device(),
+                    ", r is on ", r.device());
+  TORCH_CHECK_VALUE(iterations >= 0, "curve_iter: iterations must be >= 0; got ", iterations);
 }
 
 inline void check_curve_backward_args(const at::Tensor& grad, const at::Tensor& x,
                                       const at::Tensor& r, int64_t iterations) {
   check_curve_args(x, r, iterations);
-  TORCH_CHECK(grad.sizes() == x.sizes(), "curve_iter_backward: grad must have x's shape ",
-              x.sizes(), "; got ", grad.sizes());
-  TORCH_CHECK(grad.scalar_type() == x.scalar_type() && grad.device() == x.device(),
-              "curve_iter_backward: grad must have x's dtype and device (", x.scalar_type(), " on ",
-              x.device(), "); got ", grad.scalar_type(), " on ", grad.device());
+  TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), "curve_iter_backward: grad must have x's shape ",
+                    x.sizes(), "; got ", grad.sizes());
+  TORCH_CHECK_TYPE(grad.scalar_type() == x.scalar_type(),
+                   "curve_iter_backward: grad must have x's dtype (", x.scalar_type(), "); got ",
+                   grad.scalar_type());
+  TORCH_CHECK_VALUE(grad.device() == x.device(),
+                    "curve_iter_backward: grad must be on x's device (", x.device(), "); got ",
+                    grad.device());
 }
 
 // curve_iter_uint8: frames (N, H, W, C) uint8 as decoders give them; r (N, C, h, w) float32.
 inline void check_curve_uint8_args(const at::Tensor& frames, const at::Tensor& r,
                                    int64_t iterations) {
-  TORCH_CHECK(frames.dim() == 4 && frames.scalar_type() == at::kByte,
-              "curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
-              frames.scalar_type(), " with shape ", frames.sizes());
-  TORCH_CHECK(r.dim() == 4 && r.scalar_type() == at::kFloat,
-              "curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got ",
-              r.scalar_type(), " with shape ", r.sizes());
-  TORCH_CHECK(r.size(0) == frames.size(0) && r.size(1) == frames.size(3),
-              "curve_iter_uint8: r must have the frames' batch and channel sizes: expected (",
-              frames.size(0), ", ", frames.size(3), ", h, w), got ", r.sizes());
-  TORCH_CHECK(r.size(2) <= frames.size(1) && r.size(3) <= frames.size(2), "curve_iter_uint8: r (",
-              r.size(2), "x", r.size(3), ") must not be larger than the frames (", frames.size(1),
-              "x", frames.size(2), ")");
-  TORCH_CHECK(frames.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
-              "curve_iter_uint8: r must have at least one pixel per plane; got shape ", r.sizes());
-  TORCH_CHECK(r.device() == frames.device(),
-              "curve_iter_uint8: frames and r must be on the same device; frames are on ",
-              frames.device(), ", r is on ", r.device());
-  TORCH_CHECK(iterations >= 0, "curve_iter_uint8: iterations must be >= 0; got ", iterations);
+  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte,
+                   "curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
+                   frames.scalar_type(), " with shape ", frames.sizes());
+  TORCH_CHECK_TYPE(r.dim() == 4 && r.scalar_type() == at::kFloat,
+                   "curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got ",
+                   r.scalar_type(), " with shape ", r.sizes());
+  TORCH_CHECK_VALUE(r.size(0) == frames.size(0) && r.size(1) == frames.size(3),
+                    "curve_iter_uint8: r must have the frames' batch and channel sizes: expected (",
+                    frames.size(0), ", ", frames.size(3), ", h, w), got ", r.sizes());
+  TORCH_CHECK_VALUE(r.size(2) <= frames.size(1) && r.size(3) <= frames.size(2),
+                    "curve_iter_uint8: r (", r.size(2), "x", r.size(3),
+                    ") must not be larger than the frames (", frames.size(1), "x", frames.size(2),
+                    ")");
+  TORCH_CHECK_VALUE(frames.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
+                    "curve_iter_uint8: r must have at least one pixel per plane; got shape ",
+                    r.sizes());
+  TORCH_CHECK_VALUE(r.device() == frames.device(),
+                    "curve_iter_uint8: frames and r must be on the same device; frames are on ",
+                    frames.device(), ", r is on ", r.device());
+  TORCH_CHECK_VALUE(iterations >= 0, "curve_iter_uint8: iterations must be >= 0; got ", iterations);
 }
 
 }  // namespace sgz
@@ -79,52 +85,53 @@ inline int64_t check_dsconv_args(at::TensorList inputs, const at::Tensor& dw_wei
                                  const std::optional<at::Tensor>& dw_bias,
                                  const at::Tensor& pw_weight,
                                  const std::optional<at::Tensor>& pw_bias) {
-  TORCH_CHECK(!inputs.empty(), "dsconv: inputs must hold at least one tensor");
+  TORCH_CHECK_VALUE(!inputs.empty(), "dsconv: inputs must hold at least one tensor");
   const at::Tensor& first = inputs[0];
   int64_t cin = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const at::Tensor& t = inputs[i];
-    TORCH_CHECK(t.dim() == 4, "dsconv: inputs[", i, "] must be a 4-D tensor (N, C, H, W); got ",
-                t.dim(), "-D with shape ", t.sizes());
-    TORCH_CHECK(at::isFloatingType(t.scalar_type()), "dsconv: inputs[", i,
-                "] must be a floating-point tensor; got ", t.scalar_type());
-    TORCH_CHECK(t.scalar_type() == first.scalar_type() && t.device() == first.device(),
-                "dsconv: inputs[", i, "] is ", t.scalar_type(), " on ", t.device(),
-                "; inputs[0] is ", first.scalar_type(), " on ", first.device());
-    TORCH_CHECK(
+    TORCH_CHECK_VALUE(t.dim() == 4, "dsconv: inputs[", i,
+                      "] must be a 4-D tensor (N, C, H, W); got ", t.dim(), "-D with shape ",
+                      t.sizes());
+    TORCH_CHECK_TYPE(at::isFloatingType(t.scalar_type()), "dsconv: inputs[", i,
+                     "] must be a floating-point tensor; got ", t.scalar_type());
+    TORCH_CHECK_VALUE(t.scalar_type() == first.scalar_type() && t.device() == first.device(),
+                      "dsconv: inputs[", i, "] is ", t.scalar_type(), " on ", t.device(),
+                      "; inputs[0] is ", first.scalar_type(), " on ", first.device());
+    TORCH_CHECK_VALUE(
         t.size(0) == first.size(0) && t.size(2) == first.size(2) && t.size(3) == first.size(3),
         "dsconv: inputs[", i, "] has shape ", t.sizes(),
         "; all inputs need the batch and spatial sizes of inputs[0], ", first.sizes());
     cin += t.size(1);
   }
-  TORCH_CHECK(dw_weight.dim() == 4 && dw_weight.size(1) == 1,
-              "dsconv: dw_weight must have shape (Cin, 1, 3, 3); got ", dw_weight.sizes());
-  TORCH_CHECK(dw_weight.size(2) == 3 && dw_weight.size(3) == 3,
-              "dsconv: the depthwise kernel must be 3x3; got ", dw_weight.size(2), "x",
-              dw_weight.size(3));
-  TORCH_CHECK(dw_weight.size(0) == cin, "dsconv: the inputs have ", cin,
-              " channels in all but dw_weight has ", dw_weight.size(0));
-  TORCH_CHECK(pw_weight.dim() == 4 && pw_weight.size(2) == 1 && pw_weight.size(3) == 1,
-              "dsconv: pw_weight must have shape (Cout, Cin, 1, 1); got ", pw_weight.sizes());
-  TORCH_CHECK(pw_weight.size(1) == cin, "dsconv: the inputs have ", cin,
-              " channels in all but pw_weight has ", pw_weight.size(1), " input channels");
+  TORCH_CHECK_VALUE(dw_weight.dim() == 4 && dw_weight.size(1) == 1,
+                    "dsconv: dw_weight must have shape (Cin, 1, 3, 3); got ", dw_weight.sizes());
+  TORCH_CHECK_VALUE(dw_weight.size(2) == 3 && dw_weight.size(3) == 3,
+                    "dsconv: the depthwise kernel must be 3x3; got ", dw_weight.size(2), "x",
+                    dw_weight.size(3));
+  TORCH_CHECK_VALUE(dw_weight.size(0) == cin, "dsconv: the inputs have ", cin,
+                    " channels in all but dw_weight has ", dw_weight.size(0));
+  TORCH_CHECK_VALUE(pw_weight.dim() == 4 && pw_weight.size(2) == 1 && pw_weight.size(3) == 1,
+                    "dsconv: pw_weight must have shape (Cout, Cin, 1, 1); got ", pw_weight.sizes());
+  TORCH_CHECK_VALUE(pw_weight.size(1) == cin, "dsconv: the inputs have ", cin,
+                    " channels in all but pw_weight has ", pw_weight.size(1), " input channels");
   std::vector<std::pair<const char*, const at::Tensor*>> params = {{"dw_weight", &dw_weight},
                                                                    {"pw_weight", &pw_weight}};
   if (dw_bias.has_value()) {
-    TORCH_CHECK(dw_bias->dim() == 1 && dw_bias->size(0) == cin, "dsconv: dw_bias must have shape (",
-                cin, ",); got ", dw_bias->sizes());
+    TORCH_CHECK_VALUE(dw_bias->dim() == 1 && dw_bias->size(0) == cin,
+                      "dsconv: dw_bias must have shape (", cin, ",); got ", dw_bias->sizes());
     params.push_back({"dw_bias", &*dw_bias});
   }
   if (pw_bias.has_value()) {
-    TORCH_CHECK(pw_bias->dim() == 1 && pw_bias->size(0) == pw_weight.size(0),
-                "dsconv: pw_bias must have shape (", pw_weight.size(0), ",); got ",
-                pw_bias->sizes());
+    TORCH_CHECK_VALUE(pw_bias->dim() == 1 && pw_bias->size(0) == pw_weight.size(0),
+                      "dsconv: pw_bias must have shape (", pw_weight.size(0), ",); got ",
+                      pw_bias->sizes());
     params.push_back({"pw_bias", &*pw_bias});
   }
   for (const auto& [name, p] : params) {
-    TORCH_CHECK(p->scalar_type() == first.scalar_type() && p->device() == first.device(),
-                "dsconv: ", name, " is ", p->scalar_type(), " on ", p->device(),
-                "; the inputs are ", first.scalar_type(), " on ", first.device());
+    TORCH_CHECK_VALUE(p->scalar_type() == first.scalar_type() && p->device() == first.device(),
+                      "dsconv: ", name, " is ", p->scalar_type(), " on ", p->device(),
+                      "; the inputs are ", first.scalar_type(), " on ", first.device());
   }
   return cin;
 }
@@ -139,15 +146,15 @@ inline int64_t check_dsconv_backward_args(const at::Tensor& grad, const at::Tens
   const at::Tensor& first = inputs[0];
   const std::vector<int64_t> shape = {first.size(0), pw_weight.size(0), first.size(2),
                                       first.size(3)};
-  TORCH_CHECK(grad.sizes() == shape && output.sizes() == shape,
-              "dsconv_backward: grad and output must have shape ", at::IntArrayRef(shape), "; got ",
-              grad.sizes(), " and ", output.sizes());
-  TORCH_CHECK(grad.scalar_type() == first.scalar_type() &&
-                  output.scalar_type() == first.scalar_type() && grad.device() == first.device() &&
-                  output.device() == first.device(),
-              "dsconv_backward: grad and output must have the inputs' dtype and device (",
-              first.scalar_type(), " on ", first.device(), "); got ", grad.scalar_type(), " on ",
-              grad.device(), " and ", output.scalar_type(), " on ", output.device());
+  TORCH_CHECK_VALUE(grad.sizes() == shape && output.sizes() == shape,
+                    "dsconv_backward: grad and output must have shape ", at::IntArrayRef(shape),
+                    "; got ", grad.sizes(), " and ", output.sizes());
+  TORCH_CHECK_VALUE(grad.scalar_type() == first.scalar_type() &&
+                        output.scalar_type() == first.scalar_type() &&
+                        grad.device() == first.device() && output.device() == first.device(),
+                    "dsconv_backward: grad and output must have the inputs' dtype and device (",
+                    first.scalar_type(), " on ", first.device(), "); got ", grad.scalar_type(),
+                    " on ", grad.device(), " and ", output.scalar_type(), " on ", output.device());
   return cin;
 }
 
@@ -159,17 +166,19 @@ namespace sgz {
 // order of SGZ.parameters(): for e_conv1..7, depth_conv weight and bias, point_conv weight and
 // bias. Returns the network's width (32 for SGZ). The Python mirror is check_factor_net_args.
 inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3,
-              "factor_net: x must be a batch of RGB images (N, 3, H, W); got shape ", x.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()),
-              "factor_net: x must be a floating-point tensor; got ", x.scalar_type());
-  TORCH_CHECK(params.size() == 28,
-              "factor_net: params must hold the 28 tensors of SGZ(conv_type='dsc').parameters() "
-              "(e_conv1..7: depth_conv weight, bias, point_conv weight, bias); got ",
-              params.size());
-  TORCH_CHECK(params[2].dim() >= 1 && params[2].size(0) >= 1,
-              "factor_net: params[2] (e_conv1.point_conv.weight) must have shape ",
-              "(width, 3, 1, 1); got ", params[2].sizes());
+  TORCH_CHECK_VALUE(x.dim() == 4 && x.size(1) == 3,
+                    "factor_net: x must be a batch of RGB images (N, 3, H, W); got shape ",
+                    x.sizes());
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
+                   "factor_net: x must be a floating-point tensor; got ", x.scalar_type());
+  TORCH_CHECK_VALUE(
+      params.size() == 28,
+      "factor_net: params must hold the 28 tensors of SGZ(conv_type='dsc').parameters() "
+      "(e_conv1..7: depth_conv weight, bias, point_conv weight, bias); got ",
+      params.size());
+  TORCH_CHECK_VALUE(params[2].dim() >= 1 && params[2].size(0) >= 1,
+                    "factor_net: params[2] (e_conv1.point_conv.weight) must have shape ",
+                    "(width, 3, 1, 1); got ", params[2].sizes());
   const int64_t width = params[2].size(0);
   const int64_t cins[7] = {3, width, width, width, 2 * width, 2 * width, 2 * width};
   const char* names[4] = {"depth_conv.weight", "depth_conv.bias", "point_conv.weight",
@@ -179,12 +188,13 @@ inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params)
     const std::vector<int64_t> shapes[4] = {{cin, 1, 3, 3}, {cin}, {cout, cin, 1, 1}, {cout}};
     for (int64_t i = 0; i < 4; ++i) {
       const at::Tensor& p = params[4 * k + i];
-      TORCH_CHECK(p.sizes() == shapes[i], "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".",
-                  names[i], ") must have shape ", at::IntArrayRef(shapes[i]), "; got ", p.sizes());
-      TORCH_CHECK(p.scalar_type() == x.scalar_type() && p.device() == x.device(),
-                  "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".", names[i], ") is ",
-                  p.scalar_type(), " on ", p.device(), "; x is ", x.scalar_type(), " on ",
-                  x.device());
+      TORCH_CHECK_VALUE(p.sizes() == shapes[i], "factor_net: params[", 4 * k + i, "] (e_conv",
+                        k + 1, ".", names[i], ") must have shape ", at::IntArrayRef(shapes[i]),
+                        "; got ", p.sizes());
+      TORCH_CHECK_VALUE(p.scalar_type() == x.scalar_type() && p.device() == x.device(),
+                        "factor_net: params[", 4 * k + i, "] (e_conv", k + 1, ".", names[i],
+                        ") is ", p.scalar_type(), " on ", p.device(), "; x is ", x.scalar_type(),
+                        " on ", x.device());
     }
   }
   return width;
@@ -198,8 +208,8 @@ inline Activation parse_activation(c10::string_view name) {
   if (name == "none") return Activation::kNone;
   if (name == "relu") return Activation::kRelu;
   if (name == "tanh") return Activation::kTanh;
-  TORCH_CHECK(false, "dsconv: activation must be 'none', 'relu' or 'tanh'; got '",
-              std::string(name), "'");
+  TORCH_CHECK_VALUE(false, "dsconv: activation must be 'none', 'relu' or 'tanh'; got '",
+                    std::string(name), "'");
 }
 
 }  // namespace sgz

@@ -28,9 +28,9 @@ Geometry geometry_of(const at::Tensor& x, const at::Tensor& r) {
 // ---- Operators ----------------------------------------------------------------------------
 
 void check_cpu_dtype(const at::Tensor& x) {
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "curve_iter on CPU supports float32 and float64; got ", x.scalar_type(),
-              " (float16 and bfloat16 run on CUDA only: convert with .float() on the CPU)");
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+                   "curve_iter on CPU supports float32 and float64; got ", x.scalar_type(),
+                   " (float16 and bfloat16 run on CUDA only: convert with .float() on the CPU)");
 }
 
 at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_t iterations) {

@@ -56,9 +56,9 @@ std::vector<at::Tensor> contiguous_all(at::TensorList tensors) {
 }
 
 void check_cpu_dtype(const at::Tensor& t) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-              "dsconv on CPU supports float32 and float64; got ", t.scalar_type(),
-              " (float16 and bfloat16 run on CUDA only)");
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+                   "dsconv on CPU supports float32 and float64; got ", t.scalar_type(),
+                   " (float16 and bfloat16 run on CUDA only)");
 }
 
 at::Tensor dsconv_cpu(at::TensorList inputs_in, const at::Tensor& dw_in,

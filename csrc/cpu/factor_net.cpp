@@ -29,8 +29,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t width = check_factor_net_args(x_in, params_in);
-  TORCH_CHECK(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,
-              "factor_net on CPU supports float32 and float64; got ", x_in.scalar_type());
+  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,
+                   "factor_net on CPU supports float32 and float64; got ", x_in.scalar_type());
   const at::Tensor& x = x_in;  // read in place, any strides
   std::vector<at::Tensor> params;
   for (const at::Tensor& p : params_in) params.push_back(p.contiguous());
@@ -54,9 +54,9 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_cpu", [&] {
     using T = scalar_t;
     const auto& kernels = cpu::factor_net_kernels<T>();
-    TORCH_CHECK(width % kernels.width_multiple == 0,
-                "factor_net on CPU needs a network width that is a multiple of ",
-                kernels.width_multiple, " (SGZ's is 32); got ", width);
+    TORCH_CHECK_VALUE(width % kernels.width_multiple == 0,
+                      "factor_net on CPU needs a network width that is a multiple of ",
+                      kernels.width_multiple, " (SGZ's is 32); got ", width);
     NetLayer<T> layers[cpu::kNetLayers];
     for (int k = 0; k < cpu::kNetLayers; ++k) {
       const at::Tensor* p = &params[4 * k];
