@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sgz_fast.enhance import Job, check_targets, find_jobs
+from sgz_fast.jobs import Job, check_targets, find_jobs
 from sgz_fast.imageio import READ_ERRORS, read_rgb, save_rgb
 
 from . import METHODS

@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageDraw
 from skimage import data
 
-from sgz_fast.enhance import Enhancer, find_jobs
+from sgz_fast.jobs import Enhancer, find_jobs
 from sgz_fast.imageio import READ_ERRORS, read_rgb
 from sgz_fast.model import load_sgz
 

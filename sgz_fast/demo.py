@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from . import enhance, imageio
+from .jobs import find_jobs
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 COMPARISON = "comparison.png"
@@ -40,7 +41,7 @@ def main(argv=None):
     if comparison.exists() and not args.overwrite:
         parser.error(f"{comparison} exists already; pass --overwrite to replace it or choose "
                      "another --output")
-    jobs, _ = enhance.find_jobs(inputs, Path(args.output))
+    jobs, _ = find_jobs(inputs, Path(args.output))
     if any(job.target.resolve() == comparison.resolve() for job in jobs):
         parser.error(f"an input would be written to {comparison}, the comparison image; "
                      "rename it or choose another --output")

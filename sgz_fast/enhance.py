@@ -9,68 +9,17 @@ reported and skipped, and the exit status is 1 at the end.
 """
 import argparse
 import contextlib
-import glob
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import imageio, video
+from .jobs import Enhancer, check_targets, find_jobs
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass
-class Job:
-    source: Path
-    target: Path
-
-    @property
-    def is_video(self):
-        return self.source.suffix.lower() in imageio.VIDEO_SUFFIXES
-
-
-def find_jobs(inputs, out_dir):
-    """Every image and video named by `inputs` (files, folders searched recursively, globs),
-    with its output path: the file's path under the folder it was found in, else its name."""
-    suffixes = imageio.IMAGE_SUFFIXES | imageio.VIDEO_SUFFIXES
-    jobs, missing = [], []
-    for spec in inputs:
-        matches = [Path(spec)] if Path(spec).exists() else [Path(p) for p in
-                                                            sorted(glob.glob(spec, recursive=True))]
-        if not matches:
-            missing.append(spec)
-        for path in matches:
-            if path.is_dir():
-                files = sorted(p for p in path.rglob("*")
-                               if p.is_file() and p.suffix.lower() in suffixes)
-                jobs += [Job(p, out_dir / p.relative_to(path)) for p in files]
-            else:
-                jobs.append(Job(path, out_dir / path.name))
-    return jobs, missing
-
-
-def check_targets(jobs, overwrite):
-    """The reason the planned outputs cannot be written, or None."""
-    sources = {job.source.resolve() for job in jobs}
-    seen = {}
-    for job in jobs:
-        target = job.target.resolve()
-        if target in sources:
-            return f"{job.target} would overwrite an input; choose another output folder"
-        if target in seen:
-            return (f"{seen[target]} and {job.source} would both be written to {job.target}; "
-                    "enhance them into separate output folders")
-        seen[target] = job.source
-    existing = [job.target for job in jobs if job.target.exists()]
-    if existing and not overwrite:
-        return (f"{len(existing)} output(s) exist already, e.g. {existing[0]}; pass --overwrite "
-                "to replace them or choose another output folder")
-    return None
 
 
 class Progress:
@@ -87,35 +36,6 @@ class Progress:
         elif final:
             self.stream.write(line + "\n")
         self.stream.flush()
-
-
-class Enhancer:
-    """The model with its device and dtype; times the model alone (synchronized on CUDA)."""
-
-    def __init__(self, model, device, dtype):
-        self.model, self.device, self.dtype = model, device, dtype
-        self.seconds, self.pixels, self.images = 0.0, 0, 0
-
-    @torch.inference_mode()
-    def __call__(self, images, channels="rgb"):
-        """Same-size (H, W, 3) arrays, uint8 or float in [0, 1] -> (N, H, W, 3) uint8. 8-bit
-        images stay 8-bit on their way through the model (SGZ.enhance_uint8)."""
-        start = time.perf_counter()
-        batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
-        if batch.dtype == torch.uint8:
-            out = self.model.enhance_uint8(batch, channels)
-        else:
-            x = batch.permute(0, 3, 1, 2).to(self.dtype)
-            out = self.model.enhance(x).clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
-            out = out.permute(0, 2, 3, 1)
-        out = out.cpu().numpy()  # synchronizes
-        self.seconds += time.perf_counter() - start
-        self.pixels += batch.shape[0] * batch.shape[1] * batch.shape[2]
-        self.images += batch.shape[0]
-        return out
-
-    def bgr(self, frame):
-        return self([frame], channels="bgr")[0]
 
 
 def enhance_images(jobs, enhancer, batch_size, progress):

@@ -13,7 +13,6 @@ gloo on CPU, NCCL on GPUs; --train_batch_size is per process; the progress displ
 loss_log.csv show process 0's own batch).
 """
 import argparse
-import csv
 import itertools
 import os
 import random
