@@ -128,6 +128,9 @@ def parse_args(argv):
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
                         help="float16/bfloat16 need CUDA")
     parser.add_argument("--batch", type=int, default=1, help="same-size images per model call")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help="how much to brighten: 1 as published (default), 0 leaves the input "
+                             "as it is, 0.5 milder, 1.5 stronger")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
@@ -138,6 +141,8 @@ def parse_args(argv):
         parser.error("give an output folder with -o/--output (or --test_dir)")
     if args.batch < 1 or args.scale_factor < 1:
         parser.error("--batch and --scale-factor must be >= 1")
+    if not 0 <= args.strength < float("inf"):
+        parser.error(f"--strength must be a number >= 0; got {args.strength}")
     return parser, args
 
 
@@ -156,7 +161,7 @@ def main(argv=None):
         parser.error(f"--dtype {args.dtype} runs on CUDA only; use float32 on the CPU")
     try:
         model = load_sgz(args.weights, args.scale_factor, args.conv_type, args.backend, device,
-                         dtype)
+                         dtype, args.strength)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"sgz-enhance: {error}", file=sys.stderr)
         return 2

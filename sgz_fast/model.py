@@ -64,6 +64,9 @@ class SGZ(nn.Module):
             ran. Fused inference on the CPU (no gradient recorded: under ``torch.no_grad()``
             or ``torch.inference_mode()``, or with no parameter requiring one) runs the whole
             factor network as one op, ``ops.factor_net``; training runs the per-layer ops.
+        strength: how much the curve brightens (default 1, the published model exactly):
+            x_r is scaled by it and clamped to [-1, 1]; 0 gives the input back, 0.5 is milder,
+            1.5 stronger. Also settable later: ``model.strength = 0.7``.
 
     Any input size works and the output has the input's size. The published code crops the
     image to a multiple of scale_factor and returns the smaller crop; here, for other sizes,
@@ -77,7 +80,7 @@ class SGZ(nn.Module):
         (torch.Size([1, 3, 50, 70]), torch.Size([1, 3, 50, 70]))
     """
 
-    def __init__(self, scale_factor=1, conv_type="dsc", backend="auto"):
+    def __init__(self, scale_factor=1, conv_type="dsc", backend="auto", strength=1.0):
         super().__init__()
         if not isinstance(scale_factor, int) or isinstance(scale_factor, bool) or scale_factor < 1:
             raise ValueError(f"SGZ: scale_factor must be an int >= 1; got {scale_factor!r}")
@@ -89,6 +92,7 @@ class SGZ(nn.Module):
         self.conv_type = conv_type
         self.requested_backend = backend
         self.backend = None
+        self.strength = strength
         block = DepthwiseSeparableBlock if conv_type == "dsc" else PlainConvBlock
         self.e_conv1 = block(3, WIDTH)
         self.e_conv2 = block(WIDTH, WIDTH)
@@ -98,9 +102,24 @@ class SGZ(nn.Module):
         self.e_conv6 = block(2 * WIDTH, WIDTH)
         self.e_conv7 = block(2 * WIDTH, 3)
 
+    @property
+    def strength(self):
+        """How much the curve brightens: x_r is scaled by it and clamped to [-1, 1] (where the
+        curve keeps [0, 1] in [0, 1]). 1 is the published model, bit for bit; 0 the identity;
+        below 1 milder, above 1 stronger."""
+        return self._strength
+
+    @strength.setter
+    def strength(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0.0 <= value < float("inf"):
+            raise ValueError(f"SGZ: strength must be a finite number >= 0; got {value!r}")
+        self._strength = float(value)
+
     def extra_repr(self):
         return (f"scale_factor={self.scale_factor}, conv_type={self.conv_type!r}, "
-                f"backend={self.requested_backend!r}")
+                f"backend={self.requested_backend!r}"
+                + (f", strength={self.strength}" if self.strength != 1.0 else ""))
 
     def forward(self, x):
         """(N, 3, H, W) image in [0, 1] -> (enhanced, x_r), both (N, 3, H, W). Not clamped,
@@ -156,8 +175,12 @@ class SGZ(nn.Module):
 
     def _factors(self, x_down, fused):
         if fused and self._whole_network_fused(x_down):
-            return ops.factor_net(x_down, list(self.parameters()))
-        return self._layer_by_layer(x_down, fused)
+            factors = ops.factor_net(x_down, list(self.parameters()))
+        else:
+            factors = self._layer_by_layer(x_down, fused)
+        if self.strength == 1.0:  # the published model: x_r untouched
+            return factors
+        return (factors * self.strength).clamp(-1.0, 1.0)
 
     def _layer_by_layer(self, x_down, fused):
         x1 = self.e_conv1([x_down], "relu", fused)
@@ -307,8 +330,8 @@ def load_weights(model, path=None):
 
 
 def load_sgz(weights=None, scale_factor=12, conv_type="dsc", backend="auto", device="cpu",
-             dtype=torch.float32):
+             dtype=torch.float32, strength=1.0):
     """An SGZ model with weights loaded (default: the bundled ones), in eval mode."""
-    model = load_weights(SGZ(scale_factor, conv_type, backend), weights)
+    model = load_weights(SGZ(scale_factor, conv_type, backend, strength), weights)
     return model.to(device=device, dtype=dtype).eval()
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from conftest import TOLERANCES, assert_explained
 from sgz_fast import _extension
-from sgz_fast.model import SGZ
+from sgz_fast.model import SGZ, load_sgz
 
 # The published checkpoint's 28 tensors (SGZ_SPEC.md).
 PUBLISHED_SHAPES = {}
@@ -231,5 +231,36 @@ def test_bad_arguments_are_explained():
         assert_explained(model.enhance_uint8, args, message)
     for kwargs, message in [({"scale_factor": 0}, "scale_factor"), ({"scale_factor": 1.5},
                                                                      "scale_factor"),
-                            ({"conv_type": "dc"}, "conv_type"), ({"backend": "gpu"}, "backend")]:
+                            ({"conv_type": "dc"}, "conv_type"), ({"backend": "gpu"}, "backend"),
+                            ({"strength": -0.5}, "strength must be a finite number >= 0"),
+                            ({"strength": float("nan")}, "strength"), ({"strength": "1"},
+                                                                       "strength")]:
         assert_explained(lambda: SGZ(**kwargs), (), message)
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_strength_scales_the_factors(backend):
+    """1 is the published model (the factors untouched), 0 the identity on floats and bytes,
+    and brightness grows with the strength while the output stays in [0, 1]."""
+    if backend == "fused" and not _extension.KERNELS["curve_iter"]["cpu"]:
+        pytest.skip("no fused CPU kernels in this build")
+    model = load_sgz(scale_factor=4, backend=backend)  # the bundled weights: they brighten
+    x = torch.rand(1, 3, 24, 36) * 0.3
+    frames = (x[0].permute(1, 2, 0) * 255).to(torch.uint8)
+    with torch.no_grad():
+        published, _ = model(x)
+        factors = model.factors(x)
+        model.strength = 1.0
+        assert torch.equal(model(x)[0], published)
+        means = []
+        for strength in (0.0, 0.5, 1.0, 1.7, 40.0):
+            model.strength = strength
+            enhanced = model.enhance(x)
+            torch.testing.assert_close(model.factors(x), (factors * strength).clamp(-1, 1),
+                                       rtol=0, atol=1e-6)
+            assert 0 <= enhanced.min() and enhanced.max() <= 1
+            means.append(enhanced.mean().item())
+            if strength == 0:
+                assert torch.equal(enhanced, x)
+                assert torch.equal(model.enhance_uint8(frames), frames)
+    assert means == sorted(means) and means[0] < means[2] < means[-1]
