@@ -51,8 +51,9 @@ def main(argv=None):
     for job in jobs:
         if job.is_video or not job.target.exists():
             continue
-        before = imageio.to_uint8(imageio.to_tensor(imageio.read_rgb(job.source)))
-        pairs.append((before, imageio.read_rgb(job.target)))
+        before, after = (imageio.to_uint8(imageio.to_tensor(imageio.read_rgb(path)))
+                         for path in (job.source, job.target))  # 16-bit files shown at 8
+        pairs.append((before, after))
         print(f"{job.source}: mean {pairs[-1][0].mean():.0f} -> {pairs[-1][1].mean():.0f} of 255")
     if pairs:
         imageio.save_rgb(side_by_side(pairs), comparison)

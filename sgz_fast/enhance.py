@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import imageio, video
+from . import __version__, imageio, video
 from .jobs import Enhancer, check_targets, find_jobs
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
 
@@ -38,9 +38,9 @@ class Progress:
         self.stream.flush()
 
 
-def enhance_images(jobs, enhancer, batch_size, progress):
-    """Enhances image jobs, `batch_size` same-size images at a time; returns (images written,
-    failures)."""
+def enhance_images(jobs, enhancer, batch_size, progress, software=None):
+    """Enhances image jobs, `batch_size` same-size images at a time, each written with what
+    its input carries (imageio.save_photo); returns (images written, failures)."""
     failures, pending = [], []
     written = 0
 
@@ -48,10 +48,10 @@ def enhance_images(jobs, enhancer, batch_size, progress):
         nonlocal written
         if not pending:
             return
-        outputs = enhancer([image for _, image in pending])
-        for (job, _), rgb in zip(pending, outputs):
+        outputs = enhancer([photo.rgb for _, photo in pending])
+        for (job, photo), rgb in zip(pending, outputs):
             try:
-                imageio.save_rgb(rgb, job.target)
+                imageio.save_photo(photo, rgb, job.target, software)
             except OSError as error:
                 failures.append(f"{job.source}: cannot write {job.target} ({error})")
                 continue
@@ -61,14 +61,15 @@ def enhance_images(jobs, enhancer, batch_size, progress):
 
     for job in jobs:
         try:
-            image = imageio.read_rgb(job.source)
+            photo = imageio.read_photo(job.source)
         except imageio.READ_ERRORS as error:
             failures.append(f"{job.source}: cannot read it as an image ({error})")
             continue
-        if pending and (image.shape != pending[0][1].shape or image.dtype != pending[0][1].dtype
+        first = pending[0][1].rgb if pending else None
+        if pending and (photo.rgb.shape != first.shape or photo.rgb.dtype != first.dtype
                         or len(pending) == batch_size):
             flush()
-        pending.append((job, image))
+        pending.append((job, photo))
     flush()
     return written, failures
 
@@ -170,7 +171,10 @@ def main(argv=None):
     start = time.perf_counter()
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
-    written, failures = enhance_images(images, enhancer, args.batch, progress)
+    weights = Path(args.weights).name if args.weights else DEFAULT_WEIGHTS.name
+    software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
+                f"{args.scale_factor}, strength {args.strength:g})")
+    written, failures = enhance_images(images, enhancer, args.batch, progress, software)
     failures += enhance_videos(videos, enhancer, progress, written)
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)

@@ -110,7 +110,7 @@ def sgz_weights(tmp_path):
 
 def test_comparison_sgz_method_runs_the_model(sgz_weights):
     """The comparison's --with-sgz method: SGZ at scale 12 with the given weights, uint8 in and
-    out; float input gives the same picture up to rounding."""
+    out; float input gives float out (as 16-bit photos need), the same picture up to rounding."""
     dark = np.asarray(Image.open(SAMPLES / "chelsea.png").convert("RGB"))[:50, :70].copy()
     sgz = compare.sgz_method(str(sgz_weights))
     out = sgz(dark)
@@ -120,7 +120,9 @@ def test_comparison_sgz_method_runs_the_model(sgz_weights):
         expected = model.enhance(torch.from_numpy(dark / 255.0).float().permute(2, 0, 1)[None])
     expected = (expected[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.abs(out.astype(int) - expected).max() <= 1
-    assert np.abs(sgz(dark / 255.0).astype(int) - expected).max() <= 1
+    as_float = sgz(dark / 255.0)
+    assert as_float.dtype == np.float32
+    assert np.abs((as_float * 255 + 0.5).astype(int) - expected).max() <= 1
 
 
 def test_comparison_with_sgz_missing_weights_is_a_clear_error(tmp_path, monkeypatch, capsys):
