@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
-.venv/bin/pip install -q "${TORCH_SPEC:-torch==2.14.1}" numpy pillow scipy opencv-python-headless scikit-image onnx onnxruntime onnxscript pytest ninja setuptools wheel
+.venv/bin/pip install -q "${TORCH_SPEC:-torch==2.14.1}" numpy pillow scipy opencv-python-headless scikit-image av onnx onnxruntime onnxscript pytest ninja setuptools wheel
 MAX_JOBS="${MAX_JOBS:-2}" .venv/bin/pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import json, sgz_fast; print(json.dumps(sgz_fast.build_info(), indent=1))"

@@ -87,21 +87,32 @@ def torch_threads(count):
         torch.set_num_threads(before)
 
 
-def enhance_videos(jobs, enhancer, progress, done):
-    failures = []
+def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast"):
+    """Enhances video jobs one after another; returns the failures. What an output differs in
+    from its input (no sound without PyAV, padding of odd sizes, 10-bit input) is said once."""
+    failures, notes = [], []
     threads = 1 if enhancer.device.type == "cpu" else torch.get_num_threads()
     for job in jobs:
         def on_frame(frame, count, job=job):
             progress.show(done, f"{job.source}: frame {frame}" + (f"/{count}" if count else ""))
+
+        def enhance_frame(frame, channels):
+            return enhancer([frame], channels)[0]
+
+        results = []
         try:
             with torch_threads(threads):
-                imageio.write_atomically(job.target, lambda tmp: video.transform_video(
-                    job.source, tmp, enhancer.bgr, on_frame))
-        except (ValueError, RuntimeError, OSError) as error:  # undecodable, unwritable
+                imageio.write_atomically(job.target, lambda tmp: results.append(
+                    video.transform_video(job.source, tmp, enhance_frame, on_frame, crf, preset)))
+        except (ValueError, RuntimeError, OSError) as error:  # undecodable, truncated, unwritable
             failures.append(f"{job.source}: {error}")
             continue
         done += 1
-        progress.show(done, f"{job.source} -> {job.target}", final=True)
+        progress.show(done, f"{job.source} -> {job.target} ({results[0].frames} frames)",
+                      final=True)
+        notes += [f"{job.source}: {note}" for note in results[0].notes if note not in notes]
+    for note in dict.fromkeys(notes):
+        print(f"note: {note}", file=sys.stderr)
     return failures
 
 
@@ -134,6 +145,10 @@ def parse_args(argv):
                              "as it is, 0.5 milder, 1.5 stronger")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--crf", type=int, default=18,
+                        help="H.264 quality of video outputs, 0-51, lower is better (default 18)")
+    parser.add_argument("--preset", default="veryfast",
+                        help="x264 speed preset of video outputs (default veryfast)")
     args = parser.parse_args(argv)
     args.inputs += args.input_dir
     if not args.inputs:
@@ -142,6 +157,8 @@ def parse_args(argv):
         parser.error("give an output folder with -o/--output (or --test_dir)")
     if args.batch < 1 or args.scale_factor < 1:
         parser.error("--batch and --scale-factor must be >= 1")
+    if not 0 <= args.crf <= 51:
+        parser.error(f"--crf must be between 0 and 51; got {args.crf}")
     if not 0 <= args.strength < float("inf"):
         parser.error(f"--strength must be a number >= 0; got {args.strength}")
     return parser, args
@@ -175,7 +192,7 @@ def main(argv=None):
     software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
                 f"{args.scale_factor}, strength {args.strength:g})")
     written, failures = enhance_images(images, enhancer, args.batch, progress, software)
-    failures += enhance_videos(videos, enhancer, progress, written)
+    failures += enhance_videos(videos, enhancer, progress, written, args.crf, args.preset)
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)
     backend = model.backend or args.backend

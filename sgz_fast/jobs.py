@@ -85,6 +85,3 @@ class Enhancer:
         self.pixels += batch.shape[0] * batch.shape[1] * batch.shape[2]
         self.images += batch.shape[0]
         return out
-
-    def bgr(self, frame):
-        return self([frame], channels="bgr")[0]
