@@ -18,6 +18,7 @@ import torch
 from . import __version__, imageio, video
 from .jobs import Enhancer, check_targets, find_jobs
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
+from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -87,8 +88,10 @@ def torch_threads(count):
         torch.set_num_threads(before)
 
 
-def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast"):
-    """Enhances video jobs one after another; returns the failures. What an output differs in
+def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
+                   smoothing=DEFAULT_SMOOTHING):
+    """Enhances video jobs one after another, the factors smoothed over each video's frames
+    (sgz_fast.temporal; 0: frame by frame); returns the failures. What an output differs in
     from its input (no sound without PyAV, padding of odd sizes, 10-bit input) is said once."""
     failures, notes = [], []
     threads = 1 if enhancer.device.type == "cpu" else torch.get_num_threads()
@@ -96,8 +99,10 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast"):
         def on_frame(frame, count, job=job):
             progress.show(done, f"{job.source}: frame {frame}" + (f"/{count}" if count else ""))
 
-        def enhance_frame(frame, channels):
-            return enhancer([frame], channels)[0]
+        steady = TemporalSmoothing(smoothing)
+
+        def enhance_frame(frame, channels, steady=steady):
+            return enhancer([frame], channels, steady)[0]
 
         results = []
         try:
@@ -145,6 +150,10 @@ def parse_args(argv):
                              "as it is, 0.5 milder, 1.5 stronger")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--temporal", type=float, default=DEFAULT_SMOOTHING, metavar="S",
+                        help="videos: smooth the enhancement over time against flicker, S in "
+                             f"[0, 1) the weight of the past (default {DEFAULT_SMOOTHING}); 0 "
+                             "enhances each frame on its own, as published")
     parser.add_argument("--crf", type=int, default=18,
                         help="H.264 quality of video outputs, 0-51, lower is better (default 18)")
     parser.add_argument("--preset", default="veryfast",
@@ -157,6 +166,8 @@ def parse_args(argv):
         parser.error("give an output folder with -o/--output (or --test_dir)")
     if args.batch < 1 or args.scale_factor < 1:
         parser.error("--batch and --scale-factor must be >= 1")
+    if not 0 <= args.temporal < 1:
+        parser.error(f"--temporal must be in [0, 1); got {args.temporal}")
     if not 0 <= args.crf <= 51:
         parser.error(f"--crf must be between 0 and 51; got {args.crf}")
     if not 0 <= args.strength < float("inf"):
@@ -192,12 +203,17 @@ def main(argv=None):
     software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
                 f"{args.scale_factor}, strength {args.strength:g})")
     written, failures = enhance_images(images, enhancer, args.batch, progress, software)
-    failures += enhance_videos(videos, enhancer, progress, written, args.crf, args.preset)
+    failures += enhance_videos(videos, enhancer, progress, written, args.crf, args.preset,
+                               args.temporal)
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)
     backend = model.backend or args.backend
     print(f"enhanced {done} of {len(jobs)} file(s) into {args.output} in {wall:.2f} s "
           f"({backend} backend, {device}, {args.dtype})", file=sys.stderr)
+    if videos:
+        print("videos: " + (f"brightness smoothed over time (--temporal {args.temporal:g}; "
+                            "--temporal 0 enhances each frame on its own)" if args.temporal else
+                            "each frame enhanced on its own (--temporal 0)"), file=sys.stderr)
     if enhancer.images:
         print(f"model: {enhancer.seconds / enhancer.images * 1e3:.1f} ms per image or frame, "
               f"{enhancer.pixels / enhancer.seconds / 1e6:.1f} megapixels/s", file=sys.stderr)

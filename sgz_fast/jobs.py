@@ -69,17 +69,17 @@ class Enhancer:
         self.seconds, self.pixels, self.images = 0.0, 0, 0
 
     @torch.inference_mode()
-    def __call__(self, images, channels="rgb"):
+    def __call__(self, images, channels="rgb", factor_filter=None):
         """Same-size (H, W, 3) arrays, uint8 or float in [0, 1] -> (N, H, W, 3) of the same
         dtype (float clamped to [0, 1], so 16-bit photos are not rounded to 8 bits on the way).
         8-bit images stay 8-bit on their way through the model (SGZ.enhance_uint8)."""
         start = time.perf_counter()
         batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
         if batch.dtype == torch.uint8:
-            out = self.model.enhance_uint8(batch, channels)
+            out = self.model.enhance_uint8(batch, channels, factor_filter)
         else:
             x = batch.permute(0, 3, 1, 2).to(self.dtype)
-            out = self.model.enhance(x).clamp_(0, 1).float().permute(0, 2, 3, 1)
+            out = self.model.enhance(x, factor_filter).clamp_(0, 1).float().permute(0, 2, 3, 1)
         out = out.cpu().numpy()  # synchronizes
         self.seconds += time.perf_counter() - start
         self.pixels += batch.shape[0] * batch.shape[1] * batch.shape[2]

@@ -133,18 +133,25 @@ class SGZ(nn.Module):
         # published code does.
         return self._curve(x, factors if fused else x_r, fused), x_r
 
-    def enhance(self, x):
+    def enhance(self, x, factor_filter=None):
         """The enhanced image only. The fused backend never makes the full-size x_r: the curve
-        kernel upsamples the factors as it reads them."""
+        kernel upsamples the factors as it reads them. factor_filter(x_down, factors) -> factors,
+        if given, sees the network's input and its factors (both (N, 3, h, w)) before the curve
+        uses them (sgz_fast.temporal smooths them over the frames of a video)."""
         fused = self._prepare(x)
-        return self._curve(x, self._factors(self.downsample(x), fused), fused)
+        x_down = self.downsample(x)
+        factors = self._factors(x_down, fused)
+        if factor_filter is not None:
+            factors = factor_filter(x_down, factors)
+        return self._curve(x, factors, fused)
 
-    def enhance_uint8(self, frames, channels="rgb"):
+    def enhance_uint8(self, frames, channels="rgb", factor_filter=None):
         """8-bit frames in, 8-bit frames out, as decoders and encoders use them: (N, H, W, 3)
         or (H, W, 3) uint8 with channels "rgb" or "bgr" (OpenCV's order). The same numbers as
         ``enhance`` on frames / 255 saved the way torchvision's save_image rounds, but with no
         float copy of the full frames: the network's input is sampled straight from the bytes
-        and the fused curve kernel reads and writes bytes."""
+        and the fused curve kernel reads and writes bytes. factor_filter: as for ``enhance``
+        (x_down in RGB order whatever `channels` says)."""
         if channels not in ("rgb", "bgr"):
             raise ValueError(f"SGZ.enhance_uint8: channels must be 'rgb' or 'bgr'; got "
                              f"{channels!r}")
@@ -162,7 +169,10 @@ class SGZ(nn.Module):
         if channels == "bgr":
             x_down = x_down.flip(1)
         with torch.no_grad():  # bytes out: no gradient to keep
-            factors = self._factors(x_down, fused).float()
+            factors = self._factors(x_down, fused)
+            if factor_filter is not None:
+                factors = factor_filter(x_down, factors)
+            factors = factors.float()
         if channels == "bgr":
             factors = factors.flip(1)
         curve = ops.curve_iter_uint8 if fused else reference.curve_iter_uint8

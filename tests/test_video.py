@@ -105,6 +105,7 @@ def test_odd_sizes_and_deep_or_422_input_are_said(tmp_path, capsys, pix_fmt):
     assert out_first.format.name == "yuv420p"
     err = capsys.readouterr().err
     assert "odd size 63x47 padded to 64x48" in err and f"{pix_fmt} input written as 8-bit" in err
+    assert "brightness smoothed over time (--temporal 0.8;" in err  # the default for video
 
 
 def test_truncated_file_fails_and_leaves_nothing(tmp_path, capsys):
