@@ -4,11 +4,15 @@
     sgz-enhance --input_dir data/test_data --weight_dir Epoch99.pth --test_dir out/   (as published)
 
 Outputs keep the input's name and its path under the folder it was found in; inputs are never
-overwritten and existing outputs are refused unless --overwrite. Files that cannot be read are
-reported and skipped, and the exit status is 1 at the end.
+overwritten and existing outputs are refused unless --overwrite (or kept with --skip-existing,
+which resumes a killed run). Files that cannot be read are reported and skipped, and the exit
+status is 1 at the end. Under torchrun each process takes its share of the files:
+
+    torchrun --standalone --nproc-per-node 4 -m sgz_fast.enhance archive/ -o enhanced/
 """
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, imageio, video
-from .jobs import Enhancer, check_targets, find_jobs
+from .jobs import Enhancer, check_targets, find_jobs, rank_and_world, shard
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
 from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
 
@@ -121,11 +125,14 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
     return failures
 
 
-def pick_device(name):
+def pick_device(name, rank=None):
+    """The device; under torchrun (rank given) each process takes GPU LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise SystemExit("sgz-enhance: --device cuda, but PyTorch sees no CUDA device")
+    if name == "cuda" and rank is not None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return torch.device(name)
 
 
@@ -150,6 +157,9 @@ def parse_args(argv):
                              "as it is, 0.5 milder, 1.5 stronger")
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="keep outputs that exist (complete: outputs are written atomically) "
+                             "and enhance the rest: resumes a killed run")
     parser.add_argument("--temporal", type=float, default=DEFAULT_SMOOTHING, metavar="S",
                         help="videos: smooth the enhancement over time against flicker, S in "
                              f"[0, 1) the weight of the past (default {DEFAULT_SMOOTHING}); 0 "
@@ -166,6 +176,8 @@ def parse_args(argv):
         parser.error("give an output folder with -o/--output (or --test_dir)")
     if args.batch < 1 or args.scale_factor < 1:
         parser.error("--batch and --scale-factor must be >= 1")
+    if args.overwrite and args.skip_existing:
+        parser.error("--overwrite and --skip-existing contradict each other; pick one")
     if not 0 <= args.temporal < 1:
         parser.error(f"--temporal must be in [0, 1); got {args.temporal}")
     if not 0 <= args.crf <= 51:
@@ -182,10 +194,19 @@ def main(argv=None):
         print(f"sgz-enhance: {spec}: no such file, folder or match", file=sys.stderr)
     if not jobs:
         parser.error("found no images or videos to enhance")
-    problem = check_targets(jobs, args.overwrite)
+    try:
+        rank, world = rank_and_world()
+    except ValueError as error:
+        parser.error(str(error))
+    share = shard(jobs, rank, world)
+    problem = check_targets(jobs, args.overwrite or args.skip_existing, share)
     if problem:
         parser.error(problem)
-    device, dtype = pick_device(args.device), DTYPES[args.dtype]
+    existing = [job for job in share if job.target.exists()] if args.skip_existing else []
+    jobs = [job for job in share if job not in existing]
+    for job in share:  # each target is this process's alone: a killed run's leftovers can go
+        imageio.remove_partials(job.target)
+    device, dtype = pick_device(args.device, rank if world > 1 else None), DTYPES[args.dtype]
     if dtype != torch.float32 and device.type != "cuda":
         parser.error(f"--dtype {args.dtype} runs on CUDA only; use float32 on the CPU")
     try:
@@ -208,8 +229,10 @@ def main(argv=None):
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)
     backend = model.backend or args.backend
-    print(f"enhanced {done} of {len(jobs)} file(s) into {args.output} in {wall:.2f} s "
-          f"({backend} backend, {device}, {args.dtype})", file=sys.stderr)
+    who = f"rank {rank} of {world}: " if world > 1 else ""
+    kept = f", {len(existing)} kept as they were (--skip-existing)" if existing else ""
+    print(f"{who}enhanced {done} of {len(jobs)} file(s) into {args.output} in {wall:.2f} s "
+          f"({backend} backend, {device}, {args.dtype}){kept}", file=sys.stderr)
     if videos:
         print("videos: " + (f"brightness smoothed over time (--temporal {args.temporal:g}; "
                             "--temporal 0 enhances each frame on its own)" if args.temporal else

@@ -2,6 +2,7 @@
 16), with their alpha, greyscale, EXIF and colour profile carried to the output, and written
 atomically (and with the permissions the umask gives) so an interrupted run never leaves half
 a file."""
+import glob
 import os
 import struct
 import tempfile
@@ -135,7 +136,7 @@ def write_atomically(path, write):
     the user's gets (0666 less the umask), not the temporary file's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -144,6 +145,20 @@ def write_atomically(path, write):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def partial_prefix(path):
+    """The temporary name's start of a file being written to `path`."""
+    return f".{Path(path).name}.partial-"
+
+
+def remove_partials(path):
+    """Removes what a killed run left of writing `path` (its temporary files). Call it only
+    where no other process writes `path`."""
+    path = Path(path)
+    if path.parent.is_dir():
+        for stale in path.parent.glob(glob.escape(partial_prefix(path)) + "*"):
+            stale.unlink(missing_ok=True)
 
 
 def _umask():

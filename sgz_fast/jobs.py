@@ -2,6 +2,7 @@
 finding the inputs (files, folders, globs) with their output paths, checking the outputs can
 be written, and the model as a callable on images (Enhancer)."""
 import glob
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,9 @@ def find_jobs(inputs, out_dir):
     return jobs, missing
 
 
-def check_targets(jobs, overwrite):
-    """The reason the planned outputs cannot be written, or None."""
+def check_targets(jobs, overwrite, mine=None):
+    """The reason the planned outputs cannot be written, or None. `mine`: the jobs this process
+    writes (its share, see shard), whose existing outputs count; default all."""
     sources = {job.source.resolve() for job in jobs}
     seen = {}
     for job in jobs:
@@ -54,11 +56,27 @@ def check_targets(jobs, overwrite):
             return (f"{seen[target]} and {job.source} would both be written to {job.target}; "
                     "enhance them into separate output folders")
         seen[target] = job.source
-    existing = [job.target for job in jobs if job.target.exists()]
+    existing = [job.target for job in (jobs if mine is None else mine) if job.target.exists()]
     if existing and not overwrite:
         return (f"{len(existing)} output(s) exist already, e.g. {existing[0]}; pass --overwrite "
                 "to replace them or choose another output folder")
     return None
+
+
+def rank_and_world():
+    """(this process's rank, the number of processes): torchrun's RANK and WORLD_SIZE, else
+    (0, 1)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} is not in [0, WORLD_SIZE={world})")
+    return rank, world
+
+
+def shard(jobs, rank, world):
+    """Rank `rank` of `world` processes takes every world-th job from its rank on: disjoint
+    shares that together cover the list, the same in every process (find_jobs sorts), so
+    processes on several machines sharing a filesystem need not talk to each other."""
+    return jobs[rank::world]
 
 
 class Enhancer:
