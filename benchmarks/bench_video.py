@@ -18,6 +18,7 @@ import av
 import numpy as np
 import torch
 
+from classical.metrics import flicker, wobbling_clip
 from harness import write_report
 from sgz_fast import enhance, video
 from sgz_fast.model import load_sgz
@@ -87,38 +88,21 @@ def encode_all(path, frames):
             out.mux(packet)
 
 
-def wobbling_clip(frames, last_of_first_scene=None, wobble=0.04, noise=4.0):
-    """Flicker clip (a): a static dark scene with per-frame sensor noise (Gaussian, 4 levels)
-    and exposure (gain 1 +- 4%); (b) with `last_of_first_scene`: a second scene after it."""
+def dark_scenes():
+    """Two dark, smooth random 1080p scenes (float levels) for the flicker clips."""
     rng = np.random.default_rng(1)
-    scenes = []
-    for _ in range(2):
-        coarse = torch.from_numpy(rng.uniform(5, 70, (1, 3, 9, 16)).astype(np.float32))
-        scenes.append(torch.nn.functional.interpolate(coarse, (HEIGHT, WIDTH), mode="bicubic")[0]
-                      .permute(1, 2, 0).clamp(1, 255).numpy())
-    out = []
-    for t in range(frames):
-        base = scenes[last_of_first_scene is not None and t > last_of_first_scene]
-        frame = base * (1 + wobble * rng.uniform(-1, 1)) + rng.normal(0, noise, base.shape)
-        out.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
-    return out
-
-
-def flicker(frames):
-    """(mean frame-to-frame change of the mean brightness, the same of 16 x 9 block means), in
-    levels."""
-    means = np.array([f.mean() for f in frames])
-    blocks = np.array([f.reshape(9, HEIGHT // 9, 16, WIDTH // 16, 3).mean((1, 3, 4))
-                       for f in frames])
-    return np.abs(np.diff(means)).mean(), np.abs(np.diff(blocks, axis=0)).mean()
+    return [torch.nn.functional.interpolate(
+        torch.from_numpy(rng.uniform(5, 70, (1, 3, 9, 16)).astype(np.float32)), (HEIGHT, WIDTH),
+        mode="bicubic")[0].permute(1, 2, 0).clamp(1, 255).numpy() for _ in range(2)]
 
 
 def flicker_rows(model, frames=60, k=30):
     """Flicker off (--temporal 0) and on (the default) for clips (a) and (b), and on (b) how
     far frame k + 1 (the first of the new scene) is from the per-frame output."""
     rows, data = [], {}
-    for name, clip in (("a: static, noise + 4% exposure wobble", wobbling_clip(frames)),
-                       ("b: as a, cut after frame k = 30", wobbling_clip(frames, k))):
+    scenes = dark_scenes()
+    for name, clip in (("a: static, noise + 4% exposure wobble", wobbling_clip(scenes, frames)),
+                       ("b: as a, cut after frame k = 30", wobbling_clip(scenes, frames, k))):
         outputs = {}
         for smoothing in (0.0, DEFAULT_SMOOTHING):
             stream = FrameStream(model, smoothing)

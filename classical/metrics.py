@@ -57,3 +57,25 @@ def colourfulness(image):
     r, g, b = (image[..., i].astype(np.float64) for i in range(3))
     rg, yb = r - g, (r + g) / 2 - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def flicker(frames, blocks=(9, 16)):
+    """Flicker of a video: (the mean frame-to-frame change of the mean brightness, the same of
+    its `blocks` block means), in levels. frames: (H, W, 3) uint8 arrays in playing order."""
+    means = np.array([f.mean() for f in frames])
+    grid = np.array([cv2.resize(f.astype(np.float32), blocks[::-1], interpolation=cv2.INTER_AREA)
+                     for f in frames])
+    return float(np.abs(np.diff(means)).mean()), float(np.abs(np.diff(grid, axis=0)).mean())
+
+
+def wobbling_clip(scenes, frames, last_of_first_scene=None, wobble=0.04, noise=4.0, seed=1):
+    """A synthetic clip for flicker: scenes[0] ((H, W, 3) float levels) in every frame, or
+    scenes[1] after `last_of_first_scene` (a hard cut), each frame with its own exposure gain in
+    1 +- wobble and Gaussian sensor noise of `noise` levels. Returns uint8 frames."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(frames):
+        base = scenes[int(last_of_first_scene is not None and t > last_of_first_scene)]
+        frame = base * (1 + wobble * rng.uniform(-1, 1)) + rng.normal(0, noise, base.shape)
+        out.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
+    return out

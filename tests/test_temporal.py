@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from classical import metrics
+from classical.metrics import wobbling_clip
 from sgz_fast.model import load_sgz
 from sgz_fast.temporal import FrameStream, TemporalSmoothing
 
@@ -17,22 +19,12 @@ def scene(seed, h=96, w=160):
         .clamp(1, 255).numpy()
 
 
-def clip(frames, last_of_first_scene=None, wobble=0.04, noise=4.0):
-    """Frames of scene 0 (and of scene 1 after `last_of_first_scene`), each with its own
-    exposure gain in 1 +- wobble and Gaussian sensor noise."""
-    rng = np.random.default_rng(100)
-    scenes = scene(0), scene(1)
-    out = []
-    for t in range(frames):
-        base = scenes[last_of_first_scene is not None and t > last_of_first_scene]
-        frame = base * (1 + wobble * rng.uniform(-1, 1)) + rng.normal(0, noise, base.shape)
-        out.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
-    return out
+def clip(frames, last_of_first_scene=None):
+    return wobbling_clip((scene(0), scene(1)), frames, last_of_first_scene, seed=100)
 
 
 def flicker(frames):
-    """The mean frame-to-frame change of the mean brightness, in levels."""
-    return np.abs(np.diff([f.mean() for f in frames])).mean()
+    return metrics.flicker(frames)[0]
 
 
 @pytest.fixture(scope="module")
