@@ -1,6 +1,8 @@
 """The trainer: the seed's flags, loss going down, backend parity, exact resume, snapshots the
 published code loads, and 2-process DistributedDataParallel = 1 process on the same batch."""
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -164,3 +166,17 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(images, t
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(images), str(tmp_path / "ddp")), nprocs=2)
     single = run(images, tmp_path / "one", "--num_epochs", 2, "--backend", "reference")
     assert_same_weights(single, _loaded(tmp_path / "ddp" / "Epoch1.pth"), rtol=1e-5, atol=1e-6)
+
+
+def test_the_seed_training_command_runs_as_it_is(images, tmp_path):
+    """The seed README's command, default objective (the semantic term on EfficientNet-Lite0,
+    from the semantic extra that scripts/setup.sh and CI install): a few steps on tiny images
+    write the published snapshot and a finite loss for every term."""
+    subprocess.run([sys.executable, "-m", "sgz_fast.train", "--lowlight_images_path",
+                    str(images), "--snapshots_folder", str(tmp_path / "weight"), "--num_epochs",
+                    "1", "--image_size", "32", "--train_batch_size", "4", "--num_workers", "0",
+                    "--snapshot_iter", "1", "--no_progress"], check=True, capture_output=True)
+    assert (tmp_path / "weight" / "Epoch0.pth").is_file()
+    header, *rows = (tmp_path / "weight" / "loss_log.csv").read_text().splitlines()
+    semantic = header.split(",").index("sem")
+    assert len(rows) == 2 and all(float(r.split(",")[semantic]) > 0 for r in rows)
