@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .checkpoint import check_snapshots_folder, load_checkpoint, rng_states, set_rng_states
 from .data import LowLightImages
 from .losses import sgz_loss
 from .imageio import write_atomically
@@ -81,6 +82,12 @@ def build_parser():
     p.add_argument("--crop", type=int, default=None, help="random crop of the resized image")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
     p.add_argument("--resume", default=None, help="a checkpoint.pth to continue from")
+    p.add_argument("--trust_checkpoint", action="store_true",
+                   help="load --resume's file even if it holds pickled objects (older "
+                        "checkpoints): only for files you trust")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a snapshots folder that holds another run's "
+                        "checkpoint.pth and loss_log.csv")
     p.add_argument("--max_steps", type=int, default=None,
                    help="stop (with a checkpoint) after this many optimizer steps in all")
     p.add_argument("--no_progress", action="store_true", help="plain prints, no progress bar")
@@ -102,22 +109,6 @@ def setup_process(args):
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device, rank, world
-
-
-def rng_states():
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-              "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states):
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def save_atomic(obj, path):
@@ -189,6 +180,7 @@ def train(args):
     np.random.seed(args.seed)
     random.seed(args.seed)
     folder = Path(args.snapshots_folder)
+    check_snapshots_folder(folder, args)
     folder.mkdir(parents=True, exist_ok=True)
 
     dataset = LowLightImages(args.lowlight_images_path, args.image_size, args.crop, args.flip,
@@ -212,7 +204,7 @@ def train(args):
 
     start_epoch, skip, step = 0, 0, 0
     if args.resume:
-        state = torch.load(args.resume, map_location=device, weights_only=False)
+        state = load_checkpoint(args.resume, device, args.trust_checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, skip, step = state["epoch"], state["iteration"], state["step"]
@@ -282,7 +274,10 @@ def train(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    train(args)
+    try:
+        train(args)
+    except ValueError as error:  # a refused folder or checkpoint: the reason, no traceback
+        raise SystemExit(f"sgz-train: {error}") from error
 
 
 if __name__ == "__main__":

@@ -180,3 +180,41 @@ def test_the_seed_training_command_runs_as_it_is(images, tmp_path):
     header, *rows = (tmp_path / "weight" / "loss_log.csv").read_text().splitlines()
     semantic = header.split(",").index("sem")
     assert len(rows) == 2 and all(float(r.split(",")[semantic]) > 0 for r in rows)
+
+
+def test_another_runs_snapshots_are_not_clobbered(images, tmp_path, capsys):
+    run(images, tmp_path, "--max_steps", 1, "--lr", "0.001")
+    log = (tmp_path / "loss_log.csv").read_text()
+    with pytest.raises(SystemExit, match=r"another run's checkpoint.pth.*--lr 0.001 there, "
+                                         r"0.01 now.*--resume"):
+        train.main(["--lowlight_images_path", str(images), "--snapshots_folder", str(tmp_path),
+                    "--semantic", "none", "--lr", "0.01", "--max_steps", "1"])
+    assert (tmp_path / "loss_log.csv").read_text() == log  # untouched
+    run(images, tmp_path, "--max_steps", 1, "--lr", "0.01", "--overwrite")  # asked for
+    run(images, tmp_path, "--max_steps", 2, "--lr", "0.01",
+        "--resume", tmp_path / "checkpoint.pth")  # continuing it is fine too
+    (tmp_path / "checkpoint.pth").unlink()
+    with pytest.raises(ValueError, match=r"loss_log.csv is from another run"):
+        run(images, tmp_path, "--max_steps", 1)
+
+
+def test_fine_tuning_into_the_folder_of_ones_weights_works(images, tmp_path):
+    """The published example: --pretrain_dir weight/Epoch99.pth --snapshots_folder weight/."""
+    torch.save(SGZ().state_dict(), tmp_path / "Epoch99.pth")
+    run(images, tmp_path, "--max_steps", 1, "--load_pretrain", "True", "--pretrain_dir",
+        tmp_path / "Epoch99.pth")
+    assert (tmp_path / "Epoch0.pth").is_file()
+
+
+def test_checkpoints_load_as_tensors_and_plain_values_only(images, tmp_path):
+    run(images, tmp_path, "--max_steps", 1)
+    state = torch.load(tmp_path / "checkpoint.pth", weights_only=True)  # no pickled objects
+    assert state["step"] == 1
+    # a checkpoint with a pickled object (any class: it could run code when loaded)
+    state["rng"]["numpy"] = np.random.get_state()  # an older checkpoint's ndarray, for one
+    torch.save(state, tmp_path / "old.pth")
+    with pytest.raises(ValueError, match=r"old.pth holds more than tensors.*--trust_checkpoint"):
+        run(images, tmp_path / "b", "--max_steps", 2, "--resume", tmp_path / "old.pth")
+    run(images, tmp_path / "b", "--max_steps", 2, "--resume", tmp_path / "old.pth",
+        "--trust_checkpoint")
+    assert torch.load(tmp_path / "b" / "checkpoint.pth", weights_only=True)["step"] == 2
