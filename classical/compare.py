@@ -3,7 +3,7 @@
 Writes <out>/<date>-classical-comparison.md, a table of time per megapixel, peak memory,
 PSNR/SSIM on synthetic low-light pairs (CC0 photos from skimage.data darkened by
 classical.metrics.synthetic_low_light with a fixed seed) and no-reference measures (LOE,
-entropy, colourfulness) on real dark inputs (default: the bundled samples), and
+entropy, colourfulness, NIQE, BRISQUE, PIQE) on real dark inputs (default: the bundled samples), and
 <out>/<date>-classical-grid.jpg, inputs as rows and methods as columns (JPEG at quality 90:
 a PNG of these photo tiles is several times larger).
 """
@@ -81,18 +81,34 @@ def evaluate(methods, dark_inputs):
             "LOE": np.mean([metrics.loe(a, b) for a, b in zip(dark_inputs, outs)]),
             "entropy": np.mean([metrics.entropy(o) for o in outs]),
             "colourfulness": np.mean([metrics.colourfulness(o) for o in outs]),
+            **no_reference_scores(outs),
         }
     dark_row = {"PSNR": np.mean([metrics.psnr(c, d) for c, d in pairs]),
                 "SSIM": np.mean([metrics.ssim(c, d) for c, d in pairs]),
                 "LOE": 0.0, "entropy": np.mean([metrics.entropy(d) for d in dark_inputs]),
-                "colourfulness": np.mean([metrics.colourfulness(d) for d in dark_inputs])}
+                "colourfulness": np.mean([metrics.colourfulness(d) for d in dark_inputs]),
+                **no_reference_scores(dark_inputs)}
     return rows, dark_row, outputs
 
 
+def no_reference_scores(images):
+    """Mean NIQE, BRISQUE and PIQE of `images` (each left out where it cannot be computed:
+    BRISQUE without the brisque package's model, NIQE below 192 x 192 pixels)."""
+    scores = {}
+    for name, fn in (("NIQE", metrics.niqe), ("BRISQUE", metrics.brisque), ("PIQE", metrics.piqe)):
+        try:
+            scores[name] = np.mean([fn(image) for image in images])
+        except (RuntimeError, ValueError):
+            pass
+    return scores
+
+
 def table(rows, dark_row):
-    cols = ["ms/MP", "peak MB/MP", "PSNR", "SSIM", "LOE", "entropy", "colourfulness"]
+    cols = ["ms/MP", "peak MB/MP", "PSNR", "SSIM", "LOE", "entropy", "colourfulness", "NIQE",
+            "BRISQUE", "PIQE"]
     fmt = {"ms/MP": "{:.1f}", "peak MB/MP": "{:.0f}", "PSNR": "{:.2f}", "SSIM": "{:.3f}",
-           "LOE": "{:.0f}", "entropy": "{:.2f}", "colourfulness": "{:.1f}"}
+           "LOE": "{:.0f}", "entropy": "{:.2f}", "colourfulness": "{:.1f}", "NIQE": "{:.2f}",
+           "BRISQUE": "{:.1f}", "PIQE": "{:.1f}"}
     lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in [("(dark input)", dark_row), *rows.items()]:
         cells = [fmt[c].format(row[c]) if c in row else "–" for c in cols]
@@ -184,8 +200,11 @@ def main(argv=None):
              "warm-up; peak memory is what tracemalloc sees (numpy buffers, not OpenCV's own)",
              f"- PSNR (dB) / SSIM: enhanced synthetic low light (Lv et al. 2021, seed {SEED}) "
              "against the original photo; higher is better",
-             f"- LOE (lower is better), entropy (bits), colourfulness: on {len(dark_inputs)} dark "
-             f"inputs ({', '.join(map(shown, sources))})",
+             f"- LOE (lower is better), entropy (bits), colourfulness, NIQE, BRISQUE, PIQE (lower "
+             f"is better): on {len(dark_inputs)} dark inputs ({', '.join(map(shown, sources))}); "
+             "NIQE on sgz_fast's own pristine model (scripts/fit_niqe_model.py), so not on the "
+             "MATLAB release's scale; BRISQUE with the brisque package's regressor (see "
+             "classical/no_reference.py)",
              "", *table(rows, dark_row), "", f"![grid]({grid_path.name})", ""]
     md = out / f"{args.date}-classical-comparison.md"
     md.write_text("\n".join(lines))

@@ -1,8 +1,14 @@
-"""Image quality measures for the comparison, and the synthetic low light the paired
-measures are computed on. Images are (H, W, 3) uint8 RGB."""
+"""Image quality measures for the comparison (with the no-reference NIQE, BRISQUE and PIQE of
+classical.no_reference), the synthetic low light the paired measures are computed on, and the
+flicker of video. Images are (H, W, 3) uint8 RGB."""
 import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from .no_reference import brisque, niqe, piqe
+
+__all__ = ["brisque", "colourfulness", "entropy", "flicker", "loe", "niqe", "piqe", "psnr", "ssim",
+           "synthetic_low_light", "wobbling_clip"]
 
 PHOTON_PEAK = 400.0  # photons at full scale: the Poisson part of the noise
 READ_NOISE = 0.004   # the Gaussian part, in [0, 1] units

