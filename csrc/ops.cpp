@@ -14,6 +14,10 @@ TORCH_LIBRARY(sgz_fast, m) {
   // The same curve on 8-bit frames (N, H, W, C) as decoders produce them, r (N, C, h, w) float32:
   // read as byte / 255, written back as 8-bit the way torchvision's save_image rounds.
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations=8) -> Tensor");
+  // out = scale * x + offset on 8-bit frames (N, H, W, C) read as byte / 255 and written back
+  // as curve_iter_uint8 writes; scale and offset (N, C, h, w) float32 upsampled bilinearly
+  // (align_corners=True) to the frames' size. The guided filter's last step (sgz_fast.denoise).
+  m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

@@ -76,6 +76,36 @@ def check_curve_uint8_args(frames, r, iterations):
     check_iterations("curve_iter_uint8", iterations)
 
 
+def check_affine_uint8_args(frames, scale, offset):
+    for name, t in (("frames", frames), ("scale", scale), ("offset", offset)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"affine_uint8: {name} must be a torch.Tensor; got "
+                            f"{type(t).__name__}")
+    if frames.dim() != 4 or frames.dtype != torch.uint8:
+        raise TypeError(f"affine_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got "
+                        f"{frames.dtype} with shape {list(frames.shape)}")
+    for name, t in (("scale", scale), ("offset", offset)):
+        if t.dim() != 4 or t.dtype != torch.float32:
+            raise TypeError(f"affine_uint8: {name} must be a 4-D float32 tensor (N, C, h, w); "
+                            f"got {t.dtype} with shape {list(t.shape)}")
+        if t.device != frames.device:
+            raise ValueError(f"affine_uint8: frames and {name} must be on the same device; "
+                             f"frames are on {frames.device}, {name} is on {t.device}")
+    if offset.shape != scale.shape:
+        raise ValueError(f"affine_uint8: offset must have scale's shape {list(scale.shape)}; "
+                         f"got {list(offset.shape)}")
+    n, height, width, channels = frames.shape
+    if scale.shape[0] != n or scale.shape[1] != channels:
+        raise ValueError(f"affine_uint8: scale must have the frames' batch and channel sizes: "
+                         f"expected ({n}, {channels}, h, w), got {list(scale.shape)}")
+    if scale.shape[2] > height or scale.shape[3] > width:
+        raise ValueError(f"affine_uint8: scale ({scale.shape[2]}x{scale.shape[3]}) must not be "
+                         f"larger than the frames ({height}x{width})")
+    if frames.numel() > 0 and (scale.shape[2] == 0 or scale.shape[3] == 0):
+        raise ValueError(f"affine_uint8: scale must have at least one pixel per plane; got "
+                         f"shape {list(scale.shape)}")
+
+
 ACTIVATIONS = ("none", "relu", "tanh")
 
 

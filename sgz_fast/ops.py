@@ -4,7 +4,8 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import (as_input_list, check_curve_args, check_curve_backward_args,
+from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
+                      check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
                       check_factor_net_args)
 
@@ -83,6 +84,22 @@ if _extension.KERNELS["curve_iter_uint8"]:  # a build from older sources lacks i
     @torch.library.register_fake("sgz_fast::curve_iter_uint8")
     def _curve_iter_uint8_fake(frames, r, iterations=_DEFAULT_ITERATIONS):
         check_curve_uint8_args(frames, r, iterations)
+        return torch.empty_like(frames, memory_format=torch.contiguous_format)
+
+
+def affine_uint8(frames, scale, offset):
+    """Fused :func:`sgz_fast.reference.affine_uint8`: 8-bit frames (N, H, W, C) in and out,
+    the coefficient maps upsampled as they are read. No gradient (the values are bytes)."""
+    if isinstance(frames, torch.Tensor):
+        _require("affine_uint8", frames.device)
+    return torch.ops.sgz_fast.affine_uint8.default(frames, scale, offset)
+
+
+if _extension.KERNELS["affine_uint8"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::affine_uint8")
+    def _affine_uint8_fake(frames, scale, offset):
+        check_affine_uint8_args(frames, scale, offset)
         return torch.empty_like(frames, memory_format=torch.contiguous_format)
 
 

@@ -3,7 +3,8 @@ tested against, and the fallback where the extension is not built."""
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_input_list, check_curve_args, check_curve_uint8_args, check_dsconv_args
+from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
+                      check_curve_uint8_args, check_dsconv_args)
 
 
 def curve_iter(x, r, iterations=8):
@@ -49,6 +50,27 @@ def curve_iter_uint8(frames, r, iterations=8):
     check_curve_uint8_args(frames, r, iterations)
     x = frames.permute(0, 3, 1, 2).float().div_(255.0)
     y = curve_iter(x, r, iterations).clamp_(0, 1).mul_(255).add_(0.5)
+    return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def affine_uint8(frames, scale, offset):
+    """``scale * x + offset`` on 8-bit frames, x = frames / 255: the guided filter's output
+    q = a I + b (He, Sun & Tang, ECCV 2010) with its coefficient maps at low resolution.
+
+    Args:
+        frames: (N, H, W, C) uint8.
+        scale, offset: (N, C, h, w) float32, h <= H, w <= W, upsampled bilinearly
+            (align_corners=True) to the frames' size when smaller.
+
+    Returns:
+        (N, H, W, C) uint8, rounded as curve_iter_uint8 rounds.
+    """
+    check_affine_uint8_args(frames, scale, offset)
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    if scale.shape[-2:] != x.shape[-2:]:
+        scale, offset = (F.interpolate(t, size=tuple(x.shape[-2:]), mode="bilinear",
+                                       align_corners=True) for t in (scale, offset))
+    y = (scale * x + offset).clamp_(0, 1).mul_(255).add_(0.5)
     return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 

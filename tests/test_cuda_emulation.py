@@ -291,3 +291,24 @@ def test_curve_uint8_non_finite_factors_as_the_reference(gpu, frames_shape, r):
     for iterations in (1, 8):
         assert torch.equal(gpu.curve_iter_uint8(frames, r, iterations),
                            reference.curve_iter_uint8(frames, r, iterations))
+
+
+# ---- affine_uint8 -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("frames_shape,hw", [*UINT8_SHAPES, ((1, 5, 7, 3), (2, 3))])
+def test_affine_uint8_matches_reference(gpu, frames_shape, hw):
+    n, _, _, c = frames_shape
+    frames = torch.randint(0, 256, frames_shape, dtype=torch.uint8)
+    scale, offset = torch.rand(n, c, *hw) * 2, torch.rand(n, c, *hw) - 0.5
+    diff = (gpu.affine_uint8(frames, scale, offset).int()
+            - reference.affine_uint8(frames, scale, offset).int()).abs()
+    assert diff.max() <= 1 and (diff > 0).sum() <= max(1, frames.numel() // 1000)
+
+
+@emulated(max_grid_y=2)
+def test_affine_uint8_unaligned_rows_and_small_grid(gpu):
+    frames = _rounded_like(torch.randint(0, 256, (2, 7, 5, 3), dtype=torch.uint8), 1)
+    scale, offset = torch.rand(2, 3, 3, 2) * 2, torch.rand(2, 3, 3, 2) - 0.5
+    assert torch.equal(gpu.affine_uint8(frames, scale, offset),
+                       reference.affine_uint8(frames, scale, offset))
+    assert gpu.take_launches().tolist() == [[1, 2, 1]]

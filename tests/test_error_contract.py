@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+import test_affine_uint8
 import test_curve_iter_errors
 import test_curve_uint8
 import test_dsconv_errors
@@ -38,6 +39,8 @@ CASES = {
         True, True)),
     **{f"curve_iter_uint8: {k}": (OPS.curve_iter_uint8.default, make)
        for k, (make, _) in test_curve_uint8.CASES.items()},
+    **{f"affine_uint8: {k}": (OPS.affine_uint8.default, make)
+       for k, (make, _) in test_affine_uint8.CASES.items()},
     **{f"dsconv: {k}": (OPS.dsconv.default, lambda make=make: make("cpu"))
        for k, (make, _) in test_dsconv_errors.CASES.items()},
     "dsconv: no inputs": (OPS.dsconv.default, lambda: ([], *test_dsconv_errors.good("cpu")[1:])),

@@ -75,6 +75,38 @@ inline void check_curve_uint8_args(const at::Tensor& frames, const at::Tensor& r
   TORCH_CHECK_VALUE(iterations >= 0, "curve_iter_uint8: iterations must be >= 0; got ", iterations);
 }
 
+// affine_uint8: frames (N, H, W, C) uint8; scale and offset (N, C, h, w) float32.
+inline void check_affine_uint8_args(const at::Tensor& frames, const at::Tensor& scale,
+                                    const at::Tensor& offset) {
+  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte,
+                   "affine_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
+                   frames.scalar_type(), " with shape ", frames.sizes());
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"scale", scale},
+                                std::pair<const char*, const at::Tensor&>{"offset", offset}}) {
+    TORCH_CHECK_TYPE(t.dim() == 4 && t.scalar_type() == at::kFloat, "affine_uint8: ", name,
+                     " must be a 4-D float32 tensor (N, C, h, w); got ", t.scalar_type(),
+                     " with shape ", t.sizes());
+    TORCH_CHECK_VALUE(t.device() == frames.device(), "affine_uint8: frames and ", name,
+                      " must be on the same device; frames are on ", frames.device(), ", ", name,
+                      " is on ", t.device());
+  }
+  TORCH_CHECK_VALUE(offset.sizes() == scale.sizes(),
+                    "affine_uint8: offset must have scale's "
+                    "shape ",
+                    scale.sizes(), "; got ", offset.sizes());
+  TORCH_CHECK_VALUE(scale.size(0) == frames.size(0) && scale.size(1) == frames.size(3),
+                    "affine_uint8: scale must have the frames' batch and channel sizes: "
+                    "expected (",
+                    frames.size(0), ", ", frames.size(3), ", h, w), got ", scale.sizes());
+  TORCH_CHECK_VALUE(scale.size(2) <= frames.size(1) && scale.size(3) <= frames.size(2),
+                    "affine_uint8: scale (", scale.size(2), "x", scale.size(3),
+                    ") must not be larger than the frames (", frames.size(1), "x", frames.size(2),
+                    ")");
+  TORCH_CHECK_VALUE(frames.numel() == 0 || (scale.size(2) > 0 && scale.size(3) > 0),
+                    "affine_uint8: scale must have at least one pixel per plane; got shape ",
+                    scale.sizes());
+}
+
 }  // namespace sgz
 
 namespace sgz {

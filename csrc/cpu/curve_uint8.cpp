@@ -7,53 +7,14 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <vector>
-
 #include "../common/bilinear.h"
 #include "../common/checks.h"
 #include "huge_pages.h"
+#include "interleaved_rows.h"
 #include "kernels/curve_uint8_kernels.h"
 
 namespace sgz {
 namespace {
-
-struct FrameGeometry {
-  int64_t N, H, W, C, h, w;
-  int64_t row() const { return W * C; }
-  bool upsample() const { return h != H || w != W; }
-};
-
-// Source rows of r (per image) upsampled along columns to W and interleaved like the frame
-// (element X * C + c), two cached at a time. Owned by one parallel task.
-class InterleavedRows {
- public:
-  InterleavedRows(const float* r, const FrameGeometry& g)
-      : r_(r), g_(g), scale_x_(align_corners_scale<float>(g.w, g.W)), cached_(2 * g.row()) {}
-
-  const float* get(int64_t n, int64_t j) {
-    const int64_t index = n * g_.h + j;
-    const int slot = static_cast<int>(index & 1);
-    float* out = cached_.data() + slot * g_.row();
-    if (cached_index_[slot] != index) {
-      for (int64_t c = 0; c < g_.C; ++c) {
-        const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
-        for (int64_t X = 0; X < g_.W; ++X) {
-          const Tap<float> t = align_corners_tap(X, g_.w, scale_x_);
-          out[X * g_.C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
-        }
-      }
-      cached_index_[slot] = index;
-    }
-    return out;
-  }
-
- private:
-  const float* r_;
-  const FrameGeometry& g_;
-  float scale_x_;
-  std::vector<float> cached_;
-  int64_t cached_index_[2] = {-1, -1};
-};
 
 at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r_in,
                                 int64_t iterations) {
@@ -62,15 +23,15 @@ at::Tensor curve_iter_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& r
   const at::Tensor r = r_in.contiguous();
   at::Tensor out = with_huge_pages(at::empty_like(frames, at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
-  const FrameGeometry g{frames.size(0), frames.size(1), frames.size(2),
-                        frames.size(3), r.size(2),      r.size(3)};
+  const cpu::FrameGeometry g{frames.size(0), frames.size(1), frames.size(2),
+                             frames.size(3), r.size(2),      r.size(3)};
   const uint8_t* in = frames.const_data_ptr<uint8_t>();
   uint8_t* dst = out.mutable_data_ptr<uint8_t>();
   const float scale_y = align_corners_scale<float>(g.h, g.H);
   const int64_t grain_rows = std::max<int64_t>(1, 32768 / g.row());
   const auto& kernels = cpu::curve_uint8_kernels<float>();
   at::parallel_for(0, g.N * g.H, grain_rows, [&](int64_t begin, int64_t end) {
-    InterleavedRows rows(r.const_data_ptr<float>(), g);
+    cpu::InterleavedRows rows(r.const_data_ptr<float>(), g);
     for (int64_t index = begin; index < end; ++index) {
       const int64_t n = index / g.H;
       const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/affine_uint8.cuh"
 #include "cuda/curve_iter.cuh"
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
@@ -111,6 +112,7 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
       "curve_iter_backward(Tensor grad, Tensor x, Tensor r, int iterations, bool need_x, "
       "bool need_r) -> (Tensor, Tensor)");
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations) -> Tensor");
+  m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
@@ -120,4 +122,5 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("curve_iter", &sgz::gpu::curve_iter_forward<EmulatedDevice>);
   m.impl("curve_iter_backward", &sgz::gpu::curve_iter_backward<EmulatedDevice>);
   m.impl("curve_iter_uint8", &sgz::gpu::curve_iter_uint8_forward<EmulatedDevice>);
+  m.impl("affine_uint8", &sgz::gpu::affine_uint8_forward<EmulatedDevice>);
 }

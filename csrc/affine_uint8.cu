@@ -1,0 +1,10 @@
+// sgz_fast::affine_uint8 on CUDA. The kernel, its launch code and the op's body are in
+// cuda/affine_uint8.cuh and cuda/frames_uint8.cuh, shared with the tests' host emulation.
+#include <torch/library.h>
+
+#include "cuda/affine_uint8.cuh"
+#include "cuda/device.cuh"
+
+TORCH_LIBRARY_IMPL(sgz_fast, CUDA, m) {
+  m.impl("affine_uint8", &sgz::gpu::affine_uint8_forward<sgz::gpu::CudaDevice>);
+}

@@ -1,0 +1,50 @@
+#pragma once
+// Low-resolution per-channel maps (N, C, h, w) read at the rows of 8-bit frames (N, H, W, C):
+// each source row upsampled along columns (bilinear, align_corners=True) and interleaved like
+// the frame, for the uint8 operators (curve_uint8.cpp, affine_uint8.cpp).
+#include <cstdint>
+#include <vector>
+
+#include "../common/bilinear.h"
+
+namespace sgz::cpu {
+
+struct FrameGeometry {
+  int64_t N, H, W, C, h, w;
+  int64_t row() const { return W * C; }
+  bool upsample() const { return h != H || w != W; }
+};
+
+// Source rows of r (per image) upsampled along columns to W and interleaved like the frame
+// (element X * C + c), two cached at a time. Owned by one parallel task.
+class InterleavedRows {
+ public:
+  InterleavedRows(const float* r, const FrameGeometry& g)
+      : r_(r), g_(g), scale_x_(align_corners_scale<float>(g.w, g.W)), cached_(2 * g.row()) {}
+
+  const float* get(int64_t n, int64_t j) {
+    const int64_t index = n * g_.h + j;
+    const int slot = static_cast<int>(index & 1);
+    float* out = cached_.data() + slot * g_.row();
+    if (cached_index_[slot] != index) {
+      for (int64_t c = 0; c < g_.C; ++c) {
+        const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
+        for (int64_t X = 0; X < g_.W; ++X) {
+          const Tap<float> t = align_corners_tap(X, g_.w, scale_x_);
+          out[X * g_.C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
+        }
+      }
+      cached_index_[slot] = index;
+    }
+    return out;
+  }
+
+ private:
+  const float* r_;
+  const FrameGeometry& g_;
+  float scale_x_;
+  std::vector<float> cached_;
+  int64_t cached_index_[2] = {-1, -1};
+};
+
+}  // namespace sgz::cpu
