@@ -14,14 +14,16 @@ PHOTON_PEAK = 400.0  # photons at full scale: the Poisson part of the noise
 READ_NOISE = 0.004   # the Gaussian part, in [0, 1] units
 
 
-def synthetic_low_light(image, rng):
+def synthetic_low_light(image, rng, noise=True):
     """Lv et al., "Attention guided low-light image enhancement with a large scale low-light
     simulation dataset" (IJCV 2021): I_low = beta * (alpha * I)^gamma with alpha ~ U(0.9, 1),
-    beta ~ U(0.5, 1), gamma ~ U(1.5, 5) drawn per image, then Poisson-Gaussian noise.
+    beta ~ U(0.5, 1), gamma ~ U(1.5, 5) drawn per image, then Poisson-Gaussian noise (left out
+    with noise=False: the same alpha, beta, gamma for a generator in the same state).
     Returns (uint8 dark image, (alpha, beta, gamma))."""
     alpha, beta, gamma = rng.uniform(0.9, 1.0), rng.uniform(0.5, 1.0), rng.uniform(1.5, 5.0)
     low = beta * (alpha * image.astype(np.float64) / 255.0) ** gamma
-    low = rng.poisson(low * PHOTON_PEAK) / PHOTON_PEAK + rng.normal(0.0, READ_NOISE, low.shape)
+    if noise:
+        low = rng.poisson(low * PHOTON_PEAK) / PHOTON_PEAK + rng.normal(0.0, READ_NOISE, low.shape)
     return np.clip(low * 255.0 + 0.5, 0, 255).astype(np.uint8), (alpha, beta, gamma)
 
 

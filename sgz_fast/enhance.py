@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, imageio, video
+from .denoise import MODES, denoise
 from .jobs import Enhancer, check_targets, find_jobs, rank_and_world, shard
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
 from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
@@ -43,9 +44,10 @@ class Progress:
         self.stream.flush()
 
 
-def enhance_images(jobs, enhancer, batch_size, progress, software=None):
+def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_mode="off"):
     """Enhances image jobs, `batch_size` same-size images at a time, each written with what
-    its input carries (imageio.save_photo); returns (images written, failures)."""
+    its input carries (imageio.save_photo) and denoised as `denoise_mode` says (8-bit images;
+    16-bit ones are written as enhanced); returns (images written, failures)."""
     failures, pending = [], []
     written = 0
 
@@ -55,6 +57,8 @@ def enhance_images(jobs, enhancer, batch_size, progress, software=None):
             return
         outputs = enhancer([photo.rgb for _, photo in pending])
         for (job, photo), rgb in zip(pending, outputs):
+            if photo.bits == 8:
+                rgb = denoise(photo.rgb, rgb, denoise_mode)
             try:
                 imageio.save_photo(photo, rgb, job.target, software)
             except OSError as error:
@@ -93,7 +97,7 @@ def torch_threads(count):
 
 
 def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
-                   smoothing=DEFAULT_SMOOTHING):
+                   smoothing=DEFAULT_SMOOTHING, denoise_mode="off"):
     """Enhances video jobs one after another, the factors smoothed over each video's frames
     (sgz_fast.temporal; 0: frame by frame); returns the failures. What an output differs in
     from its input (no sound without PyAV, padding of odd sizes, 10-bit input) is said once."""
@@ -106,7 +110,7 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
         steady = TemporalSmoothing(smoothing)
 
         def enhance_frame(frame, channels, steady=steady):
-            return enhancer([frame], channels, steady)[0]
+            return denoise(frame, enhancer([frame], channels, steady)[0], denoise_mode, channels)
 
         results = []
         try:
@@ -160,6 +164,10 @@ def parse_args(argv):
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that exist (complete: outputs are written atomically) "
                              "and enhance the rest: resumes a killed run")
+    parser.add_argument("--denoise", choices=MODES, default="off",
+                        help="clean the noise the brightening brings out, most where it "
+                             "brightened most: fast (guided filter, for video) or best (for "
+                             "photos); default off, as published")
     parser.add_argument("--temporal", type=float, default=DEFAULT_SMOOTHING, metavar="S",
                         help="videos: smooth the enhancement over time against flicker, S in "
                              f"[0, 1) the weight of the past (default {DEFAULT_SMOOTHING}); 0 "
@@ -223,9 +231,10 @@ def main(argv=None):
     weights = Path(args.weights).name if args.weights else DEFAULT_WEIGHTS.name
     software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
                 f"{args.scale_factor}, strength {args.strength:g})")
-    written, failures = enhance_images(images, enhancer, args.batch, progress, software)
+    written, failures = enhance_images(images, enhancer, args.batch, progress, software,
+                                       args.denoise)
     failures += enhance_videos(videos, enhancer, progress, written, args.crf, args.preset,
-                               args.temporal)
+                               args.temporal, args.denoise)
     wall = time.perf_counter() - start
     done = len(jobs) - len(failures)
     backend = model.backend or args.backend

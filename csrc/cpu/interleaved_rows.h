@@ -16,11 +16,15 @@ struct FrameGeometry {
 };
 
 // Source rows of r (per image) upsampled along columns to W and interleaved like the frame
-// (element X * C + c), two cached at a time. Owned by one parallel task.
+// (element X * C + c), two cached at a time. The column taps are computed once, when the task
+// starts (W of them), not per row. Owned by one parallel task.
 class InterleavedRows {
  public:
-  InterleavedRows(const float* r, const FrameGeometry& g)
-      : r_(r), g_(g), scale_x_(align_corners_scale<float>(g.w, g.W)), cached_(2 * g.row()) {}
+  InterleavedRows(const float* r, const FrameGeometry& g) : r_(r), g_(g), cached_(2 * g.row()) {
+    const float scale_x = align_corners_scale<float>(g.w, g.W);
+    taps_.reserve(g.W);
+    for (int64_t X = 0; X < g.W; ++X) taps_.push_back(align_corners_tap(X, g.w, scale_x));
+  }
 
   const float* get(int64_t n, int64_t j) {
     const int64_t index = n * g_.h + j;
@@ -30,7 +34,7 @@ class InterleavedRows {
       for (int64_t c = 0; c < g_.C; ++c) {
         const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
         for (int64_t X = 0; X < g_.W; ++X) {
-          const Tap<float> t = align_corners_tap(X, g_.w, scale_x_);
+          const Tap<float>& t = taps_[X];
           out[X * g_.C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
         }
       }
@@ -42,7 +46,7 @@ class InterleavedRows {
  private:
   const float* r_;
   const FrameGeometry& g_;
-  float scale_x_;
+  std::vector<Tap<float>> taps_;
   std::vector<float> cached_;
   int64_t cached_index_[2] = {-1, -1};
 };
