@@ -49,61 +49,50 @@ def check_curve_backward_args(grad, x, r, iterations):
                          f"{grad.device}")
 
 
-def check_curve_uint8_args(frames, r, iterations):
-    for name, t in (("frames", frames), ("r", r)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"curve_iter_uint8: {name} must be a torch.Tensor; got "
-                            f"{type(t).__name__}")
+def check_frames_uint8(op, frames):
+    """The 8-bit frame ops' frames: (N, H, W, C) uint8 as decoders give them."""
+    if not isinstance(frames, torch.Tensor):
+        raise TypeError(f"{op}: frames must be a torch.Tensor; got {type(frames).__name__}")
     if frames.dim() != 4 or frames.dtype != torch.uint8:
-        raise TypeError(f"curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got "
+        raise TypeError(f"{op}: frames must be a 4-D uint8 tensor (N, H, W, C); got "
                         f"{frames.dtype} with shape {list(frames.shape)}")
-    if r.dim() != 4 or r.dtype != torch.float32:
-        raise TypeError(f"curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got "
-                        f"{r.dtype} with shape {list(r.shape)}")
+
+
+def check_frame_map(op, name, frames, t):
+    """A per-channel map of the frames: (N, C, h, w) float32, at most the frames' size."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{op}: {name} must be a torch.Tensor; got {type(t).__name__}")
+    if t.dim() != 4 or t.dtype != torch.float32:
+        raise TypeError(f"{op}: {name} must be a 4-D float32 tensor (N, C, h, w); got "
+                        f"{t.dtype} with shape {list(t.shape)}")
     n, height, width, channels = frames.shape
-    if r.shape[0] != n or r.shape[1] != channels:
-        raise ValueError(f"curve_iter_uint8: r must have the frames' batch and channel sizes: "
-                         f"expected ({n}, {channels}, h, w), got {list(r.shape)}")
-    if r.shape[2] > height or r.shape[3] > width:
-        raise ValueError(f"curve_iter_uint8: r ({r.shape[2]}x{r.shape[3]}) must not be larger "
-                         f"than the frames ({height}x{width})")
-    if frames.numel() > 0 and (r.shape[2] == 0 or r.shape[3] == 0):
-        raise ValueError(f"curve_iter_uint8: r must have at least one pixel per plane; got "
-                         f"shape {list(r.shape)}")
-    if r.device != frames.device:
-        raise ValueError(f"curve_iter_uint8: frames and r must be on the same device; frames "
-                         f"are on {frames.device}, r is on {r.device}")
+    if t.shape[0] != n or t.shape[1] != channels:
+        raise ValueError(f"{op}: {name} must have the frames' batch and channel sizes: "
+                         f"expected ({n}, {channels}, h, w), got {list(t.shape)}")
+    if t.shape[2] > height or t.shape[3] > width:
+        raise ValueError(f"{op}: {name} ({t.shape[2]}x{t.shape[3]}) must not be larger than "
+                         f"the frames ({height}x{width})")
+    if frames.numel() > 0 and (t.shape[2] == 0 or t.shape[3] == 0):
+        raise ValueError(f"{op}: {name} must have at least one pixel per plane; got shape "
+                         f"{list(t.shape)}")
+    if t.device != frames.device:
+        raise ValueError(f"{op}: frames and {name} must be on the same device; frames are on "
+                         f"{frames.device}, {name} is on {t.device}")
+
+
+def check_curve_uint8_args(frames, r, iterations):
+    check_frames_uint8("curve_iter_uint8", frames)
+    check_frame_map("curve_iter_uint8", "r", frames, r)
     check_iterations("curve_iter_uint8", iterations)
 
 
 def check_affine_uint8_args(frames, scale, offset):
-    for name, t in (("frames", frames), ("scale", scale), ("offset", offset)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"affine_uint8: {name} must be a torch.Tensor; got "
-                            f"{type(t).__name__}")
-    if frames.dim() != 4 or frames.dtype != torch.uint8:
-        raise TypeError(f"affine_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got "
-                        f"{frames.dtype} with shape {list(frames.shape)}")
-    for name, t in (("scale", scale), ("offset", offset)):
-        if t.dim() != 4 or t.dtype != torch.float32:
-            raise TypeError(f"affine_uint8: {name} must be a 4-D float32 tensor (N, C, h, w); "
-                            f"got {t.dtype} with shape {list(t.shape)}")
-        if t.device != frames.device:
-            raise ValueError(f"affine_uint8: frames and {name} must be on the same device; "
-                             f"frames are on {frames.device}, {name} is on {t.device}")
+    check_frames_uint8("affine_uint8", frames)
+    check_frame_map("affine_uint8", "scale", frames, scale)
+    check_frame_map("affine_uint8", "offset", frames, offset)
     if offset.shape != scale.shape:
         raise ValueError(f"affine_uint8: offset must have scale's shape {list(scale.shape)}; "
                          f"got {list(offset.shape)}")
-    n, height, width, channels = frames.shape
-    if scale.shape[0] != n or scale.shape[1] != channels:
-        raise ValueError(f"affine_uint8: scale must have the frames' batch and channel sizes: "
-                         f"expected ({n}, {channels}, h, w), got {list(scale.shape)}")
-    if scale.shape[2] > height or scale.shape[3] > width:
-        raise ValueError(f"affine_uint8: scale ({scale.shape[2]}x{scale.shape[3]}) must not be "
-                         f"larger than the frames ({height}x{width})")
-    if frames.numel() > 0 and (scale.shape[2] == 0 or scale.shape[3] == 0):
-        raise ValueError(f"affine_uint8: scale must have at least one pixel per plane; got "
-                         f"shape {list(scale.shape)}")
 
 
 ACTIVATIONS = ("none", "relu", "tanh")

@@ -50,61 +50,49 @@ inline void check_curve_backward_args(const at::Tensor& grad, const at::Tensor& 
                     grad.device());
 }
 
-// curve_iter_uint8: frames (N, H, W, C) uint8 as decoders give them; r (N, C, h, w) float32.
+// The 8-bit frame ops: frames (N, H, W, C) uint8 as decoders give them, and per-channel maps
+// (N, C, h, w) float32 at most the frames' size, upsampled by the kernels.
+inline void check_frames_uint8(const char* op, const at::Tensor& frames) {
+  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte, op,
+                   ": frames must be a 4-D uint8 tensor (N, H, W, C); got ", frames.scalar_type(),
+                   " with shape ", frames.sizes());
+}
+
+inline void check_frame_map(const char* op, const char* name, const at::Tensor& frames,
+                            const at::Tensor& map) {
+  TORCH_CHECK_TYPE(map.dim() == 4 && map.scalar_type() == at::kFloat, op, ": ", name,
+                   " must be a 4-D float32 tensor (N, C, h, w); got ", map.scalar_type(),
+                   " with shape ", map.sizes());
+  TORCH_CHECK_VALUE(map.size(0) == frames.size(0) && map.size(1) == frames.size(3), op, ": ", name,
+                    " must have the frames' batch and channel sizes: expected (", frames.size(0),
+                    ", ", frames.size(3), ", h, w), got ", map.sizes());
+  TORCH_CHECK_VALUE(map.size(2) <= frames.size(1) && map.size(3) <= frames.size(2), op, ": ", name,
+                    " (", map.size(2), "x", map.size(3), ") must not be larger than the frames (",
+                    frames.size(1), "x", frames.size(2), ")");
+  TORCH_CHECK_VALUE(frames.numel() == 0 || (map.size(2) > 0 && map.size(3) > 0), op, ": ", name,
+                    " must have at least one pixel per plane; got shape ", map.sizes());
+  TORCH_CHECK_VALUE(map.device() == frames.device(), op, ": frames and ", name,
+                    " must be on the same device; frames are on ", frames.device(), ", ", name,
+                    " is on ", map.device());
+}
+
+// curve_iter_uint8: the factors r are the frames' map.
 inline void check_curve_uint8_args(const at::Tensor& frames, const at::Tensor& r,
                                    int64_t iterations) {
-  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte,
-                   "curve_iter_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
-                   frames.scalar_type(), " with shape ", frames.sizes());
-  TORCH_CHECK_TYPE(r.dim() == 4 && r.scalar_type() == at::kFloat,
-                   "curve_iter_uint8: r must be a 4-D float32 tensor (N, C, h, w); got ",
-                   r.scalar_type(), " with shape ", r.sizes());
-  TORCH_CHECK_VALUE(r.size(0) == frames.size(0) && r.size(1) == frames.size(3),
-                    "curve_iter_uint8: r must have the frames' batch and channel sizes: expected (",
-                    frames.size(0), ", ", frames.size(3), ", h, w), got ", r.sizes());
-  TORCH_CHECK_VALUE(r.size(2) <= frames.size(1) && r.size(3) <= frames.size(2),
-                    "curve_iter_uint8: r (", r.size(2), "x", r.size(3),
-                    ") must not be larger than the frames (", frames.size(1), "x", frames.size(2),
-                    ")");
-  TORCH_CHECK_VALUE(frames.numel() == 0 || (r.size(2) > 0 && r.size(3) > 0),
-                    "curve_iter_uint8: r must have at least one pixel per plane; got shape ",
-                    r.sizes());
-  TORCH_CHECK_VALUE(r.device() == frames.device(),
-                    "curve_iter_uint8: frames and r must be on the same device; frames are on ",
-                    frames.device(), ", r is on ", r.device());
+  check_frames_uint8("curve_iter_uint8", frames);
+  check_frame_map("curve_iter_uint8", "r", frames, r);
   TORCH_CHECK_VALUE(iterations >= 0, "curve_iter_uint8: iterations must be >= 0; got ", iterations);
 }
 
-// affine_uint8: frames (N, H, W, C) uint8; scale and offset (N, C, h, w) float32.
+// affine_uint8: scale and offset, maps of one shape.
 inline void check_affine_uint8_args(const at::Tensor& frames, const at::Tensor& scale,
                                     const at::Tensor& offset) {
-  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte,
-                   "affine_uint8: frames must be a 4-D uint8 tensor (N, H, W, C); got ",
-                   frames.scalar_type(), " with shape ", frames.sizes());
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"scale", scale},
-                                std::pair<const char*, const at::Tensor&>{"offset", offset}}) {
-    TORCH_CHECK_TYPE(t.dim() == 4 && t.scalar_type() == at::kFloat, "affine_uint8: ", name,
-                     " must be a 4-D float32 tensor (N, C, h, w); got ", t.scalar_type(),
-                     " with shape ", t.sizes());
-    TORCH_CHECK_VALUE(t.device() == frames.device(), "affine_uint8: frames and ", name,
-                      " must be on the same device; frames are on ", frames.device(), ", ", name,
-                      " is on ", t.device());
-  }
+  check_frames_uint8("affine_uint8", frames);
+  check_frame_map("affine_uint8", "scale", frames, scale);
+  check_frame_map("affine_uint8", "offset", frames, offset);
   TORCH_CHECK_VALUE(offset.sizes() == scale.sizes(),
-                    "affine_uint8: offset must have scale's "
-                    "shape ",
-                    scale.sizes(), "; got ", offset.sizes());
-  TORCH_CHECK_VALUE(scale.size(0) == frames.size(0) && scale.size(1) == frames.size(3),
-                    "affine_uint8: scale must have the frames' batch and channel sizes: "
-                    "expected (",
-                    frames.size(0), ", ", frames.size(3), ", h, w), got ", scale.sizes());
-  TORCH_CHECK_VALUE(scale.size(2) <= frames.size(1) && scale.size(3) <= frames.size(2),
-                    "affine_uint8: scale (", scale.size(2), "x", scale.size(3),
-                    ") must not be larger than the frames (", frames.size(1), "x", frames.size(2),
-                    ")");
-  TORCH_CHECK_VALUE(frames.numel() == 0 || (scale.size(2) > 0 && scale.size(3) > 0),
-                    "affine_uint8: scale must have at least one pixel per plane; got shape ",
-                    scale.sizes());
+                    "affine_uint8: offset must have scale's shape ", scale.sizes(), "; got ",
+                    offset.sizes());
 }
 
 }  // namespace sgz
