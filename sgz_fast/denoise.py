@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import _extension, ops, reference
+from . import ops
 
 MODES = ("off", "fast", "best")
 K = 3.0               # eps = (K sigma_out)^2: how far above the noise an edge must stand
@@ -97,11 +97,10 @@ def guided_coefficients(dark, guide, source, sigma_in, s, k):
 
 
 def _apply(guide, a, b):
-    """a * guide + b as bytes: the fused op where built, else its reference."""
-    apply = ops.affine_uint8 if _extension.KERNELS["affine_uint8"].get("cpu") \
-        else reference.affine_uint8
+    """a * guide + b as bytes, by the fused op (an error that says so where it is not built)."""
     frames = torch.from_numpy(np.ascontiguousarray(guide))[None]
-    return apply(frames, torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0].numpy()
+    return ops.affine_uint8(frames, torch.from_numpy(a)[None],
+                            torch.from_numpy(b)[None])[0].numpy()
 
 
 def denoise(dark, enhanced, mode="fast", channels="rgb"):
