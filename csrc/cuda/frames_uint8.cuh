@@ -31,10 +31,11 @@ struct FrameShape {
 
 // Where a byte's value is read in a map plane: its taps, or its own pixel without upsampling.
 struct MapPoint {
-  Tap<float> ty, tx;
-  int64_t Y, X;
-  bool upsample;
-  int w;
+  Tap<float> ty, tx;  // set where upsampling (an aggregate initialiser here crashed nvcc 13.0's
+                      // cicc for sm_75 and sm_80)
+  int64_t Y = 0, X = 0;
+  bool upsample = false;
+  int w = 0;
 
   // The map's value here; plane points at the (n, c) plane of a (N, C, h, w) map.
   __device__ __forceinline__ float operator()(const float* __restrict__ plane) const {
@@ -54,12 +55,11 @@ __global__ void __launch_bounds__(kThreads)
   const int X0 = e0 / s.C, c0 = e0 - X0 * s.C;
   for (int64_t row = blockIdx.y; row < s.rows; row += gridDim.y) {
     const int64_t n = row / s.H, Y = row - n * s.H;
-    MapPoint at{UPSAMPLE ? align_corners_tap(Y, s.h, scale_y) : Tap<float>{Y, Y, 1, 0},
-                Tap<float>{0, 0, 1, 0},
-                Y,
-                0,
-                UPSAMPLE,
-                s.w};
+    MapPoint at;
+    at.Y = Y;
+    at.upsample = UPSAMPLE;
+    at.w = s.w;
+    if constexpr (UPSAMPLE) at.ty = align_corners_tap(Y, s.h, scale_y);
     const int64_t offset = row * s.row_bytes + e0;
     Pack<uint8_t, VEC> v;
     if constexpr (VEC > 1) {
