@@ -22,7 +22,7 @@ import torch
 from . import __version__, imageio, video
 from .denoise import MODES, denoise
 from .jobs import Enhancer, check_targets, find_jobs, rank_and_world, shard
-from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz
+from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz, weights_path
 from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -148,7 +148,8 @@ def parse_args(argv):
     parser.add_argument("--input_dir", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("-o", "--output", "--test_dir", dest="output", help="output folder")
     parser.add_argument("--weights", "--weight_dir", dest="weights", default=None,
-                        help=f"a state_dict .pth (default: the bundled {DEFAULT_WEIGHTS.name})")
+                        help="a state_dict .pth, or bundled weights by name: default (the "
+                             f"default, {DEFAULT_WEIGHTS.name}), default-v1 (the first set)")
     parser.add_argument("--scale-factor", "--scale_factor", type=int, default=12,
                         help="the network runs at 1/scale-factor size (default 12, as published)")
     parser.add_argument("--conv-type", "--conv_type", choices=("dsc", "tc"), default="dsc")
@@ -228,7 +229,7 @@ def main(argv=None):
     start = time.perf_counter()
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
-    weights = Path(args.weights).name if args.weights else DEFAULT_WEIGHTS.name
+    weights = weights_path(args.weights).name
     software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
                 f"{args.scale_factor}, strength {args.strength:g})")
     written, failures = enhance_images(images, enhancer, args.batch, progress, software,

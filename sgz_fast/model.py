@@ -21,6 +21,9 @@ ITERATIONS = 8
 BACKENDS = ("auto", "fused", "reference")
 CONV_TYPES = ("dsc", "tc")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "sgz_default.pth"
+# Bundled weights by name (docs/default_weights.md: how each was trained and compared).
+# "default" is DEFAULT_WEIGHTS; "default-v1" the first bundled set (semantic term off).
+BUNDLED_WEIGHTS = {"default-v1": "sgz_default_v1.pth"}
 
 
 class DepthwiseSeparableBlock(nn.Module):
@@ -302,11 +305,22 @@ def _describe(value):
     return type(value).__name__
 
 
+def weights_path(spec=None):
+    """The file of `spec`: a path, or the name of bundled weights ("default", "default-v1");
+    None means the default ones. A file of that name in the working folder wins over a name."""
+    if spec is None or (str(spec) == "default" and not Path(spec).is_file()):
+        return DEFAULT_WEIGHTS
+    if not Path(spec).is_file() and str(spec) in BUNDLED_WEIGHTS:
+        return DEFAULT_WEIGHTS.parent / BUNDLED_WEIGHTS[str(spec)]
+    return Path(spec)
+
+
 def load_weights(model, path=None):
     """Loads a state_dict saved by the published code or by sgz_fast (plain, or inside a
     training checkpoint's "model" entry) into `model`, strictly, with errors that name the
-    file and what was expected. `path` None means the bundled default weights."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    file and what was expected. `path`: a file, the name of bundled weights (see
+    weights_path), or None for the bundled default weights."""
+    path = weights_path(path)
     if not path.is_file():
         hint = (" (the bundled default weights are missing: reinstall sgz_fast)"
                 if path == DEFAULT_WEIGHTS else "")

@@ -71,3 +71,16 @@ def test_nothing_is_written_next_to_the_weights(tmp_path):
     path = saved(tmp_path, SGZ().state_dict())
     load_weights(SGZ(), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.pth"]
+
+
+def test_bundled_weights_by_name(tmp_path, monkeypatch):
+    """"default" and "default-v1" name the bundled sets; a file of that name in the working
+    folder wins over the name."""
+    from sgz_fast.model import DEFAULT_WEIGHTS, weights_path
+    assert weights_path(None) == weights_path("default") == DEFAULT_WEIGHTS
+    assert weights_path("default-v1").name == "sgz_default_v1.pth"
+    old, new = (load_weights(SGZ(), name).state_dict() for name in ("default-v1", "default"))
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    monkeypatch.chdir(tmp_path)
+    torch.save(SGZ().state_dict(), tmp_path / "default-v1")
+    assert weights_path("default-v1") == tmp_path.joinpath("default-v1").relative_to(tmp_path)
