@@ -48,7 +48,7 @@ def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_
     """Enhances image jobs, `batch_size` same-size images at a time, each written with what
     its input carries (imageio.save_photo) and denoised as `denoise_mode` says (8-bit images;
     16-bit ones are written as enhanced); returns (images written, failures)."""
-    failures, pending = [], []
+    failures, pending, not_denoised = [], [], []
     written = 0
 
     def flush():
@@ -59,6 +59,8 @@ def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_
         for (job, photo), rgb in zip(pending, outputs):
             if photo.bits == 8:
                 rgb = denoise(photo.rgb, rgb, denoise_mode)
+            elif denoise_mode != "off":
+                not_denoised.append(job.source)
             try:
                 imageio.save_photo(photo, rgb, job.target, software)
             except OSError as error:
@@ -80,6 +82,9 @@ def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_
             flush()
         pending.append((job, photo))
     flush()
+    if not_denoised:
+        print(f"note: --denoise works on 8-bit images; {len(not_denoised)} 16-bit one(s) were "
+              f"written as enhanced, e.g. {not_denoised[0]}", file=sys.stderr)
     return written, failures
 
 
@@ -123,7 +128,7 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
         done += 1
         progress.show(done, f"{job.source} -> {job.target} ({results[0].frames} frames)",
                       final=True)
-        notes += [f"{job.source}: {note}" for note in results[0].notes if note not in notes]
+        notes += [f"{job.source}: {note}" for note in results[0].notes]
     for note in dict.fromkeys(notes):
         print(f"note: {note}", file=sys.stderr)
     return failures
