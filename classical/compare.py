@@ -98,8 +98,8 @@ def no_reference_scores(images):
     for name, fn in (("NIQE", metrics.niqe), ("BRISQUE", metrics.brisque), ("PIQE", metrics.piqe)):
         try:
             scores[name] = np.mean([fn(image) for image in images])
-        except (RuntimeError, ValueError):
-            pass
+        except (RuntimeError, ValueError) as error:
+            print(f"classical.compare: {name} left out: {error}", file=sys.stderr)
     return scores
 
 

@@ -86,8 +86,8 @@ def guided_coefficients(dark, guide, source, sigma_in, s, k):
     guides = sources if guide is source else cv2.split(low(guide).astype(np.float32))
     a_planes, b_planes = [], []
     for I, p in zip(guides, sources):
-        mean_i, mean_p = _box(I, RADIUS), (_box(p, RADIUS) if p is not I else None)
-        mean_p = mean_i if mean_p is None else mean_p
+        mean_i = _box(I, RADIUS)
+        mean_p = mean_i if p is I else _box(p, RADIUS)
         var = cv2.max(_box(I * I, RADIUS) - mean_i * mean_i, 0)
         cov = var if p is I else _box(I * p, RADIUS) - mean_i * mean_p
         a = cov / (var + eps)
