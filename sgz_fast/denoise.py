@@ -11,9 +11,10 @@ most are cleaned most; bright ones, barely brightened, are left alone.
   structure well above the noise is kept, flat noisy regions are averaged. Its coefficients
   are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) and
   applied at full size by the fused op ``affine_uint8``, one pass over the bytes: for video.
-- ``best``: for photos: the same filter rolled (Zhang et al., "Rolling Guidance Filter",
-  ECCV 2014): three passes, each guided by the previous pass's output and filtering the
-  enhanced image, with a lower K, so that edges the noise blurred in the first guide come back.
+- ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
+  denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
+  noise) on the enhanced image divided by its local gain, where the noise is about the
+  input's everywhere, so one filter strength fits every region; multiplied back after.
 
     >>> from sgz_fast.denoise import denoise
     >>> clean = denoise(dark, enhanced, "fast")   # (H, W, 3) uint8 numpy arrays
@@ -21,18 +22,28 @@ most are cleaned most; bright ones, barely brightened, are left alone.
 import cv2
 import numpy as np
 import torch
+from skimage.restoration import denoise_nl_means
 
 from . import ops
 
 MODES = ("off", "fast", "best")
-K = 3.0               # eps = (K sigma_out)^2: how far above the noise an edge must stand
-K_ROLLING, ROLLING_PASSES = 2.0, 3  # best: chosen on the synthetic pairs (README, Denoise)
-RADIUS = 2            # the guided filter's window at low resolution: 5 x 5 (20 px at 1080p)
+# K, RADIUS, NOISE_FLOOR and NLM_H: chosen on the benchmark's five photos, checked on two
+# others (benchmarks/NOTES.md, denoise).
+K = 3.5               # eps = (K sigma_out)^2: how far above the noise an edge must stand
+RADIUS = 1            # the guided filter's window at low resolution: 3 x 3 (12 px at 1080p)
+NLM_H = 1.3           # best: non-local means' strength, in units of the input's noise
+QUIET = 1.5           # best: levels of output noise left alone (non_local_means)
 MAX_GAIN = 16.0       # gains beyond it (near-black pixels) are taken as it
-NOISE_FLOOR = 0.5     # levels of the dark input: see noise_sigma
+NOISE_FLOOR = 0.8     # levels of the dark input: see noise_sigma
+NOISE_EVERY = 30      # VideoDenoiser: frames between two measurements of the noise
+_TO_GREY = {"rgb": cv2.COLOR_RGB2GRAY, "bgr": cv2.COLOR_BGR2GRAY}
 
 
-def noise_sigma(dark, enhanced, crop=256):
+def _luma(image, channels):
+    return cv2.cvtColor(image, _TO_GREY[channels]).astype(np.float32)
+
+
+def noise_sigma(dark, enhanced, crop=256, channels="rgb"):
     """The input's noise (deviation, levels of the dark image), measured where the curve made
     it visible: on the enhanced image's luma, the diagonal Haar band of each 2 x 2 block
     divided by the block's gain, and Donoho & Johnstone's median estimate median(|HH|) / 0.6745
@@ -40,21 +51,24 @@ def noise_sigma(dark, enhanced, crop=256):
     hardly move. In the dark input itself the noise is a level or two, about the integers'
     own step: amplified by the gain it stands well above it. Up to four crop x crop crops."""
     h, w = dark.shape[:2]
+    if min(h, w) < 8:
+        return 0.0  # too small to tell noise from detail
     size = min(crop, h, w) // 2 * 2
     values = []
     for y in sorted({h // 4 - size // 2, 3 * h // 4 - size // 2}):
         for x in sorted({w // 4 - size // 2, 3 * w // 4 - size // 2}):
             y0, x0 = min(max(0, y), h - size), min(max(0, x), w - size)
-            e, d = (cv2.cvtColor(np.ascontiguousarray(im[y0:y0 + size, x0:x0 + size]),
-                                 cv2.COLOR_RGB2GRAY).astype(np.float32) for im in (enhanced, dark))
+            e, d = (_luma(np.ascontiguousarray(im[y0:y0 + size, x0:x0 + size]), channels)
+                    for im in (enhanced, dark))
             blocks = [(e[i::2, j::2], d[i::2, j::2]) for i in (0, 1) for j in (0, 1)]
             diagonal = (blocks[0][0] - blocks[1][0] - blocks[2][0] + blocks[3][0]) / 2
             gain = np.clip((sum(b[0] for b in blocks) + 4) / (sum(b[1] for b in blocks) + 4),
                            1.0, MAX_GAIN)
             values.append((np.abs(diagonal) / gain).ravel())
     sigma = float(np.median(np.concatenate(values)) / 0.6745)
-    # Below half a level of the dark input (its 8-bit step's own noise is 0.29) what the
-    # estimate sees is fine texture and aliasing more than noise: none is counted.
+    # Below 0.8 levels of the dark input (its 8-bit step's own noise is 0.29) what the
+    # estimate sees is fine texture and quantisation more than noise: none is counted. (A
+    # finely textured noise-free microscopy photo reads 0.84; the noisy photos 1.2 to 1.9.)
     return float(np.sqrt(max(sigma * sigma - NOISE_FLOOR ** 2, 0.0)))
 
 
@@ -63,37 +77,48 @@ def _scale_for(height, width):
     return max(1, min(height, width) // 256)
 
 
-def _box(x, radius):
-    return cv2.blur(x, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+def _box(x, radius, out=None):
+    return cv2.blur(x, (2 * radius + 1, 2 * radius + 1), dst=out, borderType=cv2.BORDER_REFLECT)
 
 
-def guided_coefficients(dark, guide, source, sigma_in, s, k):
-    """(a, b), (3, h, w) float32 each: the guided filter's coefficient maps at 1/s size for
-    `source` guided by `guide` (both (H, W, 3) uint8), eps per region from the brightening
-    gain there (source / dark, in luma); out = a * guide / 255 + b in [0, 1] units. In levels
-    and planar, with OpenCV's operations: at 1080p the two resizes are most of the cost."""
-    h, w = source.shape[0] // s, source.shape[1] // s
-
-    def low(image):
-        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-
-    p8 = low(source)
-    luma = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (p8, low(dark))]
+def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
+    """(a, b), (3, h, w) float32 each: the self-guided filter's coefficient maps at 1/s size
+    for `enhanced` (made from `dark`, both (H, W, 3) uint8), eps per region from the
+    brightening gain there (enhanced / dark, in luma); out = a * enhanced / 255 + b in [0, 1]
+    units. In levels and planar, with OpenCV's operations."""
+    h, w = enhanced.shape[0] // s, enhanced.shape[1] // s
+    p8 = cv2.resize(enhanced, (w, h), interpolation=cv2.INTER_AREA)
+    # The gain only sets eps: the two images sampled alike (bilinear, 2 x 2 pixels each) give
+    # it for a seventh of the cost of a second area average at 1080p.
+    luma = [_luma(cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR), channels)
+            for x in (enhanced, dark)]
     gain = np.clip((luma[0] + 1) / (luma[1] + 1), 1.0, MAX_GAIN)
     # Noise of the output at low resolution: averaging s x s pixels divides its deviation by s.
-    eps = (k * sigma_in / s) ** 2 * gain * gain + 1e-6
-    sources = cv2.split(p8.astype(np.float32))
-    guides = sources if guide is source else cv2.split(low(guide).astype(np.float32))
-    a_planes, b_planes = [], []
-    for I, p in zip(guides, sources):
-        mean_i = _box(I, RADIUS)
-        mean_p = mean_i if p is I else _box(p, RADIUS)
-        var = cv2.max(_box(I * I, RADIUS) - mean_i * mean_i, 0)
-        cov = var if p is I else _box(I * p, RADIUS) - mean_i * mean_p
-        a = cov / (var + eps)
-        a_planes.append(_box(a, RADIUS))
-        b_planes.append(_box(mean_p - a * mean_i, RADIUS) * (1 / 255))
-    return np.stack(a_planes), np.stack(b_planes)
+    eps = (K * sigma_in / s) ** 2 * gain * gain + 1e-6
+    a_maps, b_maps = np.empty((2, 3, h, w), np.float32)
+    for c, p in enumerate(p8.transpose(2, 0, 1).astype(np.float32, order="C")):
+        mean = _box(p, RADIUS)
+        var = cv2.max(_box(p * p, RADIUS) - mean * mean, 0)
+        a = var / (var + eps)
+        _box(a, RADIUS, a_maps[c])
+        _box((mean - a * mean) * (1 / 255), RADIUS, b_maps[c])
+    return a_maps, b_maps
+
+
+def non_local_means(dark, enhanced, sigma_in, channels="rgb"):
+    """best: `enhanced` divided by its local gain (9 x 9 means of luma), where its noise is
+    about sigma_in everywhere, denoised by non-local means (5 x 5 patches, 13 x 13 search)
+    and multiplied back. Where the output's noise (gain x sigma_in) is within QUIET levels it
+    is left as it is, fully cleaned from twice that: barely brightened regions keep their
+    grain as the fast filter's eps keeps it."""
+    def luma_mean(image):
+        return cv2.blur(_luma(image, channels), (9, 9))
+
+    gain = np.clip((luma_mean(enhanced) + 1) / (luma_mean(dark) + 1), 1.0, MAX_GAIN)[..., None]
+    flat = denoise_nl_means(enhanced / gain, h=NLM_H * sigma_in, sigma=sigma_in,
+                            patch_size=5, patch_distance=6, channel_axis=2, fast_mode=True)
+    weight = np.clip(gain * (sigma_in / QUIET) - 1, 0, 1)
+    return np.clip(enhanced + weight * (flat * gain - enhanced) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _apply(guide, a, b):
@@ -103,14 +128,15 @@ def _apply(guide, a, b):
                             torch.from_numpy(b)[None])[0].numpy()
 
 
-def denoise(dark, enhanced, mode="fast", channels="rgb"):
+def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None):
     """`enhanced` ((H, W, 3) uint8, made from `dark`, the same size, channels in `channels`
     order: "rgb" or "bgr") denoised by how much each region was brightened; "off" returns it
-    as it is. See the module's docstring."""
-    if channels == "bgr":
-        return denoise(dark[..., ::-1], enhanced[..., ::-1], mode)[..., ::-1]
+    as it is. `sigma_in`: the input's noise where it is known (VideoDenoiser), else measured
+    (noise_sigma). See the module's docstring."""
     if mode not in MODES:
         raise ValueError(f"denoise: mode must be one of {MODES}; got {mode!r}")
+    if channels not in _TO_GREY:
+        raise ValueError(f"denoise: channels must be 'rgb' or 'bgr'; got {channels!r}")
     if dark.shape != enhanced.shape or dark.dtype != np.uint8 or enhanced.dtype != np.uint8 \
             or dark.ndim != 3 or dark.shape[2] != 3:
         raise ValueError(f"denoise: dark and enhanced must be (H, W, 3) uint8 arrays of one "
@@ -118,12 +144,32 @@ def denoise(dark, enhanced, mode="fast", channels="rgb"):
                          f"{enhanced.shape}")
     if mode == "off" or min(dark.shape[:2]) < 8:
         return enhanced
-    sigma_in = noise_sigma(dark, enhanced)
-    s = _scale_for(*dark.shape[:2])
-    if mode == "fast":
-        return _apply(enhanced, *guided_coefficients(dark, enhanced, enhanced, sigma_in, s, K))
-    guide = enhanced
-    for _ in range(ROLLING_PASSES):
-        guide = _apply(guide, *guided_coefficients(dark, guide, enhanced, sigma_in, s,
-                                                   K_ROLLING))
-    return guide
+    if sigma_in is None:
+        sigma_in = noise_sigma(dark, enhanced, channels=channels)
+    if sigma_in == 0:
+        return enhanced
+    if mode == "best":
+        return non_local_means(dark, enhanced, sigma_in, channels)
+    return _apply(enhanced, *guided_coefficients(dark, enhanced, sigma_in,
+                                                 _scale_for(*dark.shape[:2]), channels))
+
+
+class VideoDenoiser:
+    """denoise for the frames of one video, in order: the noise is measured on the first frame
+    and again every NOISE_EVERY frames (a sensor's noise follows the light slowly, and the
+    measure costs a sixth of `fast`'s time at 1080p); the rest is done per frame.
+
+        >>> clean = VideoDenoiser("fast")
+        >>> out = [clean(dark, enhanced) for dark, enhanced in frames]
+    """
+
+    def __init__(self, mode="fast"):
+        self.mode, self.frames, self.sigma_in = mode, 0, None
+
+    def __call__(self, dark, enhanced, channels="rgb"):
+        if self.mode == "off":
+            return enhanced
+        if self.frames % NOISE_EVERY == 0:
+            self.sigma_in = noise_sigma(dark, enhanced, channels=channels)
+        self.frames += 1
+        return denoise(dark, enhanced, self.mode, channels, self.sigma_in)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, imageio, video
-from .denoise import MODES, denoise
+from .denoise import MODES, VideoDenoiser, denoise
 from .jobs import Enhancer, check_targets, find_jobs, rank_and_world, shard
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz, weights_path
 from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
@@ -112,10 +112,10 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
         def on_frame(frame, count, job=job):
             progress.show(done, f"{job.source}: frame {frame}" + (f"/{count}" if count else ""))
 
-        steady = TemporalSmoothing(smoothing)
+        steady, clean = TemporalSmoothing(smoothing), VideoDenoiser(denoise_mode)
 
-        def enhance_frame(frame, channels, steady=steady):
-            return denoise(frame, enhancer([frame], channels, steady)[0], denoise_mode, channels)
+        def enhance_frame(frame, channels, steady=steady, clean=clean):
+            return clean(frame, enhancer([frame], channels, steady)[0], channels)
 
         results = []
         try:
