@@ -188,3 +188,22 @@ def test_gradient_for_some_inputs_of_the_list(device):
     (g_ref,) = torch.autograd.grad(reference.dsconv(inputs, dw, db, pw, pb).square().sum(),
                                    inputs[0])
     assert_all_close([g_fused], [g_ref], torch.float64)
+
+
+@pytest.mark.parametrize("w", [300, 1100])  # the CPU backward's bands: 3 rows, then 1 row
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_backward_in_bands_split_between_threads(w, threads):
+    """The CPU backward runs in bands of rows (1024 values per channel) with a window of the
+    depthwise gradient's rows, and splits the N x H rows between threads anywhere, mid-image
+    too (a thread computes the gradient rows next to its own as well): every row's gradients
+    counted once, whatever the split."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        inputs, dw, db, pw, pb = make_args((2, 3), 4, torch.float64, batch=3, h=23, w=w)
+        grad = torch.randn(3, 4, 23, w, dtype=torch.float64)
+        _, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, "relu", grad)
+        _, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, "relu", grad)
+    finally:
+        torch.set_num_threads(before)
+    assert_all_close(grads, grads_ref, torch.float64, scale=(3 * 23 * w) ** 0.5)

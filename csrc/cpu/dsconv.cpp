@@ -10,10 +10,13 @@
 // Backward: the depthwise result is recomputed per row, not saved (saving it would cost
 // Cin x H x W values per image, e.g. 64 x 1080 x 1920 x 4 B = 530 MB for an SGZ concat layer
 // at 1080p); the backward keeps the inputs and the output, which the model holds anyway.
-// Pass 1 (per row): gradients of the pointwise weights and biases, and the gradient g_d of the
-// depthwise result, stored once (N x Cin x H x W, the size of the input gradients it becomes).
-// Pass 2 (per channel plane): input gradients (g_d through the flipped 3x3 kernel) and
-// depthwise weight gradients. Weight gradients are reduced per thread, then in thread order.
+// One parallel task per run of rows, in bands (kernels/dsconv_kernels.cpp): per band the
+// gradients of the pointwise weights and biases and the gradient g_d of the depthwise result,
+// then, one row behind, the input gradients (g_d through the flipped 3x3 kernel) and the
+// depthwise weight gradients, from a window of g_d rows that stays in cache. A full-size g_d
+// (N x Cin x H x W, 33 MB for a batch of two 64-channel 256 x 256 maps) would be written and
+// read back, and as a fresh allocation of that size its pages faulted in on every call.
+// Weight gradients are reduced per thread, then in thread order.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -104,8 +107,7 @@ dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::Ten
   const Dims s{inputs[0].size(0), cin, pw.size(0), inputs[0].size(2), inputs[0].size(3)};
 
   std::vector<at::Tensor> grad_inputs;
-  for (const at::Tensor& t : inputs)
-    grad_inputs.push_back(with_huge_pages(at::empty_like(t)));  // pass 2 fills
+  for (const at::Tensor& t : inputs) grad_inputs.push_back(with_huge_pages(at::empty_like(t)));
   at::Tensor grad_dw = at::zeros_like(dw), grad_pw = at::zeros_like(pw);
   at::Tensor grad_db = db.defined() ? at::zeros_like(db) : dw.new_empty({0});
   at::Tensor grad_pb = at::zeros({s.cout}, dw.options());
@@ -118,43 +120,33 @@ dsconv_backward_cpu(const at::Tensor& grad_in, const at::Tensor& out_in, at::Ten
     using T = scalar_t;
     const Channels<T> ch = channels_of<T>(inputs);
     const T* dbp = db.defined() ? db.const_data_ptr<T>() : nullptr;
-    at::Tensor gd = with_huge_pages(at::empty({s.N, s.cin, s.H, s.W}, out.options()));
-    const int threads = at::get_num_threads();
-    std::vector<WeightGrads<T>> per_thread(threads, WeightGrads<T>(s));
-    const auto& kernels = cpu::dsconv_kernels<T>();
-    // Bands of about kBandValues values per channel (at least a row): their buffers, (Cin +
-    // Cout) x that, stay in L2, and the weight gradient's lanes are summed once per band.
-    const int64_t band = std::max<int64_t>(1, std::min(s.H, kBandValues / s.W));
-    at::parallel_for(0, s.N * s.H, band, [&](int64_t begin, int64_t end) {
-      RowScratch<T> scratch(s, band);
-      kernels.backward_rows(ch, dw.const_data_ptr<T>(), dbp, pw.const_data_ptr<T>(),
-                            grad.const_data_ptr<T>(), out.const_data_ptr<T>(),
-                            gd.mutable_data_ptr<T>(), per_thread[at::get_thread_num()], s, act,
-                            scratch, begin, end);
-    });
-    T* gpw = grad_pw.mutable_data_ptr<T>();
-    T* gpb = grad_pb.mutable_data_ptr<T>();
-    for (const WeightGrads<T>& part : per_thread) {
-      for (size_t i = 0; i < part.pw.size(); ++i) gpw[i] += part.pw[i];
-      for (size_t i = 0; i < part.pb.size(); ++i) gpb[i] += part.pb[i];
-      if (dbp == nullptr) continue;
-      T* gdb = grad_db.mutable_data_ptr<T>();
-      for (size_t i = 0; i < part.db.size(); ++i) gdb[i] += part.db[i];
-    }
-
     std::vector<T*> gin;  // channel c of image 0 of the input gradients
     for (at::Tensor& t : grad_inputs) {
       for (int64_t c = 0; c < t.size(1); ++c)
         gin.push_back(t.mutable_data_ptr<T>() + c * s.H * s.W);
     }
-    std::vector<T> gdw_planes(s.N * s.cin * 9), zeros(s.W, T(0));
-    at::parallel_for(0, s.N * s.cin, 1, [&](int64_t begin, int64_t end) {
-      kernels.backward_planes(ch, dw.const_data_ptr<T>(), gd.const_data_ptr<T>(), gin.data(),
-                              gdw_planes.data(), s, zeros.data(), begin, end);
+    const int threads = at::get_num_threads();
+    std::vector<WeightGrads<T>> per_thread(threads, WeightGrads<T>(s));
+    const auto& kernels = cpu::dsconv_kernels<T>();
+    // Bands of about kBandValues values per channel (at least a row): their buffers, (2 Cin +
+    // Cout) x that, stay in L2, and the weight gradient's lanes are summed once per band.
+    const int64_t band = std::max<int64_t>(1, std::min(s.H, kBandValues / s.W));
+    at::parallel_for(0, s.N * s.H, band, [&](int64_t begin, int64_t end) {
+      RowScratch<T> scratch(s, band, /*backward=*/true);
+      kernels.backward_rows(ch, dw.const_data_ptr<T>(), dbp, pw.const_data_ptr<T>(),
+                            grad.const_data_ptr<T>(), out.const_data_ptr<T>(), gin.data(),
+                            per_thread[at::get_thread_num()], s, act, scratch, begin, end);
     });
+    T* gpw = grad_pw.mutable_data_ptr<T>();
+    T* gpb = grad_pb.mutable_data_ptr<T>();
     T* gdw = grad_dw.mutable_data_ptr<T>();
-    for (int64_t n = 0; n < s.N; ++n) {
-      for (int64_t i = 0; i < s.cin * 9; ++i) gdw[i] += gdw_planes[n * s.cin * 9 + i];
+    for (const WeightGrads<T>& part : per_thread) {
+      for (size_t i = 0; i < part.pw.size(); ++i) gpw[i] += part.pw[i];
+      for (size_t i = 0; i < part.pb.size(); ++i) gpb[i] += part.pb[i];
+      for (size_t i = 0; i < part.dw.size(); ++i) gdw[i] += part.dw[i];
+      if (dbp == nullptr) continue;
+      T* gdb = grad_db.mutable_data_ptr<T>();
+      for (size_t i = 0; i < part.db.size(); ++i) gdb[i] += part.db[i];
     }
   });
   return {grad_inputs, grad_dw, grad_db, grad_pw, grad_pb};

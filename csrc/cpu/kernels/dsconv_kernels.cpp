@@ -4,6 +4,7 @@
 //
 // Forward, per output row: the depthwise result of all Cin channels for the row goes to a
 // Cin x W buffer that stays in cache, and the pointwise product reads it from there.
+// Backward, per band of rows: see backward_image_rows.
 #include "dsconv_kernels.h"
 
 #include <algorithm>
@@ -27,20 +28,22 @@ SGZ_ALWAYS_INLINE void depthwise_all(const Channels<T>& ch, int64_t n, int64_t y
 }
 
 // acc[o][c] += sum_x a[o][x] * b[c][x] for MO rows of a from o and MC rows of b from c (rows
-// of length X at a + o * X and b + c * X): the pointwise weight gradient. Whole vectors first,
+// of X values at a + o * stride and b + c * stride): the pointwise weight gradient. Whole vectors first,
 // then the partial one, loaded with zeros beyond X, so the main loop has no branch; the lanes
 // are summed once at the end, from copies (taking a sum's address would keep every sum in
 // memory through the loop).
 template <typename T, int MO, int MC, bool PARTIAL>
-SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t X, int64_t o, int64_t c,
+SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t stride, int64_t o, int64_t c,
                                   int64_t x, int64_t count, Vec<T> (&sums)[MO][MC]) {
   using V = Vec<T>;
   V av[MO], bv[MC];
   SGZ_UNROLL for (int i = 0; i < MO; ++i) {
-    av[i] = PARTIAL ? V::loadu(a + (o + i) * X + x, count) : V::loadu(a + (o + i) * X + x);
+    const T* row = a + (o + i) * stride + x;
+    av[i] = PARTIAL ? V::loadu(row, count) : V::loadu(row);
   }
   SGZ_UNROLL for (int j = 0; j < MC; ++j) {
-    bv[j] = PARTIAL ? V::loadu(b + (c + j) * X + x, count) : V::loadu(b + (c + j) * X + x);
+    const T* row = b + (c + j) * stride + x;
+    bv[j] = PARTIAL ? V::loadu(row, count) : V::loadu(row);
   }
   SGZ_UNROLL for (int i = 0; i < MO; ++i) {
     SGZ_UNROLL for (int j = 0; j < MC; ++j) sums[i][j] = fmadd(av[i], bv[j], sums[i][j]);
@@ -48,8 +51,8 @@ SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t X, int64_t o, 
 }
 
 template <typename T, int MO, int MC>
-SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o, int64_t c,
-                                   int64_t K, T* acc) {
+SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t stride, int64_t X, int64_t o,
+                                   int64_t c, int64_t K, T* acc) {
   using V = Vec<T>;
   constexpr int64_t L = V::size();
   V sums[MO][MC];
@@ -57,8 +60,8 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o,
     SGZ_UNROLL for (int j = 0; j < MC; ++j) sums[i][j] = V(T(0));
   }
   int64_t x = 0;
-  for (; x + L <= X; x += L) outer_step<T, MO, MC, false>(a, b, X, o, c, x, L, sums);
-  if (x < X) outer_step<T, MO, MC, true>(a, b, X, o, c, x, X - x, sums);
+  for (; x + L <= X; x += L) outer_step<T, MO, MC, false>(a, b, stride, o, c, x, L, sums);
+  if (x < X) outer_step<T, MO, MC, true>(a, b, stride, o, c, x, X - x, sums);
   SGZ_UNROLL for (int i = 0; i < MO; ++i) {
     SGZ_UNROLL for (int j = 0; j < MC; ++j) {
       const V sum = sums[i][j];
@@ -72,17 +75,17 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t X, int64_t o,
 }
 
 template <typename T>
-SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t X, int64_t M, int64_t K,
-                                      T* acc) {
+SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t stride, int64_t X,
+                                      int64_t M, int64_t K, T* acc) {
   const int64_t m_full = M - M % kOuterA, k_full = K - K % kOuterB;
   for (int64_t o = 0; o < m_full; o += kOuterA) {
     for (int64_t c = 0; c < k_full; c += kOuterB) {
-      outer_block<T, kOuterA, kOuterB>(a, b, X, o, c, K, acc);
+      outer_block<T, kOuterA, kOuterB>(a, b, stride, X, o, c, K, acc);
     }
-    for (int64_t c = k_full; c < K; ++c) outer_block<T, kOuterA, 1>(a, b, X, o, c, K, acc);
+    for (int64_t c = k_full; c < K; ++c) outer_block<T, kOuterA, 1>(a, b, stride, X, o, c, K, acc);
   }
   for (int64_t o = m_full; o < M; ++o) {
-    for (int64_t c = 0; c < K; ++c) outer_block<T, 1, 1>(a, b, X, o, c, K, acc);
+    for (int64_t c = 0; c < K; ++c) outer_block<T, 1, 1>(a, b, stride, X, o, c, K, acc);
   }
 }
 
@@ -126,65 +129,100 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
   }
 }
 
-// Rows of a band are consecutive rows of one image, so each channel's band is one contiguous
-// run of rows * W values in every tensor and buffer: the gradient sums run over the band at
-// once, and the lanes of the weight gradient's sums are added up once per band, not per row.
+// The input gradient of row y of one channel (g_d through the flipped 3x3 kernel), and the
+// depthwise weight gradient's sums over it: dL/dw[i][j] += sum_x g_d(y, x) in(y + i - 1,
+// x + j - 1). g points to g_d's row y; its rows y - 1 and y + 1 are the ones before and after
+// (zero rows beyond the image).
 template <typename T>
-void backward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* grad,
-                   const T* out, T* gd, WeightGrads<T>& acc, const Dims& s, Activation act,
-                   RowScratch<T>& scratch, int64_t begin, int64_t end) {
+SGZ_ALWAYS_INLINE void input_gradient_row(const T* g, const T* in, const T (&flipped)[9], T* gi,
+                                          T* sums, int64_t y, const Dims& s, const T* zeros) {
+  const int64_t W = s.W;
+  depthwise_row(y > 0 ? g - W : zeros, g, y + 1 < s.H ? g + W : zeros, flipped, T(0), gi, W);
+  for (int i = 0; i < 3; ++i) {
+    const int64_t yi = y + i - 1;
+    if (yi < 0 || yi >= s.H) continue;
+    const T* irow = in + yi * W;
+    sums[3 * i + 0] += dot(g + 1, irow, W - 1);
+    sums[3 * i + 1] += dot(g, irow, W);
+    sums[3 * i + 2] += dot(g, irow + 1, W - 1);
+  }
+}
+
+// The backward for rows [ys, ye) of image n, in bands of up to scratch.rows rows. Per band
+// [a, b): the depthwise result recomputed, the output gradient through the activation (g_z),
+// the pointwise weight and bias gradients and the depthwise bias gradient of the band's rows
+// that are the task's, and g_d = pw^T g_z, written into a window of g_d rows; then, one row
+// behind, the input gradients and depthwise weight gradients of the rows whose three g_d rows
+// are in the window. The window keeps rows [lo, b), at most the band and the two rows before
+// it: g_d never makes a round trip through memory. Above ys and below ye the task computes
+// one row of g_d that the neighbouring task computes too (the rows it needs, not its own).
+template <typename T>
+void backward_image_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw,
+                         const T* grad, const T* out, T* const* gin, WeightGrads<T>& acc,
+                         const Dims& s, Activation act, RowScratch<T>& scratch, int64_t n,
+                         int64_t ys, int64_t ye) {
+  const int64_t W = s.W, window = (scratch.rows + 2) * W;  // values of one channel's window
   T* d = scratch.d.data();
   T* gz = scratch.gz.data();
-  for (int64_t first = begin; first < end;) {
-    const int64_t n = first / s.H, y0 = first % s.H;
-    const int64_t rows = std::min({scratch.rows, end - first, s.H - y0});
-    const int64_t X = rows * s.W;  // the band's values per channel
-    for (int64_t r = 0; r < rows; ++r) {
-      depthwise_all(ch, n, y0 + r, dw, db, scratch.zeros.data(), d + r * s.W, X);
-    }
+  T* g = scratch.gd.data();
+  const T* zeros = scratch.zeros.data();
+  const int64_t stop = std::min(s.H, ye + 1);
+  int64_t lo = std::max<int64_t>(0, ys - 1), next = ys;  // window's first row; pass 2's next row
+  for (int64_t a = lo; a < stop;) {
+    const int64_t b = std::min(a + scratch.rows, stop), X = (b - a) * W;
+    for (int64_t y = a; y < b; ++y) depthwise_all(ch, n, y, dw, db, zeros, d + (y - a) * W, X);
     for (int64_t o = 0; o < s.cout; ++o) {
-      const int64_t off = ((n * s.cout + o) * s.H + y0) * s.W;
+      const int64_t off = ((n * s.cout + o) * s.H + a) * W;
       T* __restrict gzo = gz + o * X;
       for (int64_t x = 0; x < X; ++x) gzo[x] = grad[off + x] * activation_grad(out[off + x], act);
-      acc.pb[o] += total(gzo, X);
     }
-    outer_products(gz, d, X, s.cout, s.cin, acc.pw.data());
+    // The weight gradients count the task's own rows: [first, first + count) of the band.
+    const int64_t first = (std::max(a, ys) - a) * W, count = (std::min(b, ye) - std::max(a, ys)) * W;
+    if (count > 0) {
+      for (int64_t o = 0; o < s.cout; ++o) acc.pb[o] += total(gz + o * X + first, count);
+      outer_products(gz + first, d + first, X, count, s.cout, s.cin, acc.pw.data());
+    }
     // g_d[c] = sum_o pw[o][c] * g_z[o]: the pointwise product with pw transposed.
-    T* gd_band = gd + (n * s.cin * s.H + y0) * s.W;
-    pointwise(pw, int64_t(1), s.cin, static_cast<const T*>(nullptr), gz, X, s.cout, gd_band,
-              s.H * s.W, s.cin, X);
-    for (int64_t c = 0; c < s.cin; ++c) acc.db[c] += total(gd_band + c * s.H * s.W, X);
-    first += rows;
+    T* band = g + (a - lo) * W;
+    pointwise(pw, int64_t(1), s.cin, static_cast<const T*>(nullptr), gz, X, s.cout, band, window,
+              s.cin, X);
+    if (count > 0) {
+      for (int64_t c = 0; c < s.cin; ++c) acc.db[c] += total(band + c * window + first, count);
+    }
+    // Rows whose g_d below is known (or is the zero row beyond the image).
+    const int64_t ready = std::min(ye, b < s.H ? b - 1 : b);
+    for (int64_t c = 0; ready > next && c < s.cin; ++c) {
+      T flipped[9];
+      for (int k = 0; k < 9; ++k) flipped[k] = dw[9 * c + 8 - k];
+      const T* in = ch.plane(n, c);
+      T* gi = gin[c] + n * ch.image_stride[c];
+      for (int64_t y = next; y < ready; ++y) {
+        input_gradient_row(g + c * window + (y - lo) * W, in, flipped, gi + y * W,
+                           acc.dw.data() + 9 * c, y, s, zeros);
+      }
+    }
+    next = std::max(next, ready);
+    // Keep the rows pass 2 still reads, [next - 1, b), at the window's start.
+    const int64_t keep = std::max(lo, next - 1);
+    if (keep > lo && b > keep) {
+      for (int64_t c = 0; c < s.cin; ++c) {
+        T* gc = g + c * window;
+        std::copy(gc + (keep - lo) * W, gc + (b - lo) * W, gc);
+      }
+    }
+    lo = std::max(lo, keep);
+    a = b;
   }
 }
 
 template <typename T>
-void backward_planes(const Channels<T>& ch, const T* dw, const T* gd, T* const* gin, T* gdw,
-                     const Dims& s, const T* zeros, int64_t begin, int64_t end) {
-  for (int64_t plane = begin; plane < end; ++plane) {
-    const int64_t n = plane / s.cin, c = plane % s.cin;
-    T flipped[9];
-    for (int k = 0; k < 9; ++k) flipped[k] = dw[9 * c + 8 - k];
-    const T* g = gd + plane * s.H * s.W;
-    const T* in = ch.plane(n, c);
-    T* gi = gin[c] + n * ch.image_stride[c];
-    T sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t y = 0; y < s.H; ++y) {
-      const T* gup = y > 0 ? g + (y - 1) * s.W : zeros;
-      const T* gdown = y < s.H - 1 ? g + (y + 1) * s.W : zeros;
-      depthwise_row(gup, g + y * s.W, gdown, flipped, T(0), gi + y * s.W, s.W);
-      // dL/dw[i][j] = sum over pixels of g_d(y, x) * in(y + i - 1, x + j - 1)
-      const T* grow = g + y * s.W;
-      for (int i = 0; i < 3; ++i) {
-        const int64_t yi = y + i - 1;
-        if (yi < 0 || yi >= s.H) continue;
-        const T* irow = in + yi * s.W;
-        sums[3 * i + 0] += dot(grow + 1, irow, s.W - 1);
-        sums[3 * i + 1] += dot(grow, irow, s.W);
-        sums[3 * i + 2] += dot(grow, irow + 1, s.W - 1);
-      }
-    }
-    std::copy(sums, sums + 9, gdw + 9 * plane);
+void backward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* grad,
+                   const T* out, T* const* gin, WeightGrads<T>& acc, const Dims& s, Activation act,
+                   RowScratch<T>& scratch, int64_t begin, int64_t end) {
+  for (int64_t row = begin; row < end;) {  // image by image
+    const int64_t n = row / s.H, y = row % s.H, rows = std::min(end - row, s.H - y);
+    backward_image_rows(ch, dw, db, pw, grad, out, gin, acc, s, act, scratch, n, y, y + rows);
+    row += rows;
   }
 }
 
@@ -192,7 +230,7 @@ void backward_planes(const Channels<T>& ch, const T* dw, const T* gd, T* const* 
 
 template <typename T>
 const DsconvKernels<T>& dsconv_kernels() {
-  static const DsconvKernels<T> table{&forward_rows<T>, &backward_rows<T>, &backward_planes<T>};
+  static const DsconvKernels<T> table{&forward_rows<T>, &backward_rows<T>};
   return table;
 }
 template const DsconvKernels<float>& dsconv_kernels<float>();

@@ -33,23 +33,28 @@ struct Dims {
   int64_t N, cin, cout, H, W;
 };
 
-// Per-thread sums of the weight gradients: pw (cout x cin), pb (cout), db (cin).
+// Per-thread sums of the weight gradients: pw (cout x cin), pb (cout), dw (cin x 9), db (cin).
 template <typename T>
 struct WeightGrads {
-  std::vector<T> pw, pb, db;
+  std::vector<T> pw, pb, dw, db;
   explicit WeightGrads(const Dims& s)
-      : pw(s.cout * s.cin, T(0)), pb(s.cout, T(0)), db(s.cin, T(0)) {}
+      : pw(s.cout * s.cin, T(0)), pb(s.cout, T(0)), dw(s.cin * 9, T(0)), db(s.cin, T(0)) {}
 };
 
 // Scratch rows of one parallel task, allocated by the operator: the hot loops allocate nothing.
 // `rows` consecutive rows of an image at a time (the backward's band): Cin x rows x W
-// depthwise values, Cout x rows x W output gradients, and a row of W zeros.
+// depthwise values, Cout x rows x W output gradients, a row of W zeros, and for the backward
+// a window of Cin x (rows + 2) x W values of g_d (the band and the two rows before it).
 template <typename T>
 struct RowScratch {
   int64_t rows;
-  std::vector<T> d, gz, zeros;
-  RowScratch(const Dims& s, int64_t rows)
-      : rows(rows), d(s.cin * rows * s.W), gz(s.cout * rows * s.W), zeros(s.W, T(0)) {}
+  std::vector<T> d, gz, zeros, gd;
+  RowScratch(const Dims& s, int64_t rows, bool backward = false)
+      : rows(rows),
+        d(s.cin * rows * s.W),
+        gz(s.cout * rows * s.W),
+        zeros(s.W, T(0)),
+        gd(backward ? s.cin * (rows + 2) * s.W : 0) {}
 };
 
 template <typename T>
@@ -58,16 +63,12 @@ struct DsconvKernels {
   void (*forward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* pb,
                        T* out, const Dims& s, Activation act, RowScratch<T>& scratch, int64_t begin,
                        int64_t end);
-  // Backward pass 1 over rows [begin, end), in bands of up to scratch.rows rows of one image:
-  // pointwise weight and bias gradients and the depthwise bias gradient into `acc`, and g_d
-  // (N x Cin x H x W) for the rows.
+  // The backward for rows [begin, end) of the N * H rows, in bands of up to scratch.rows rows
+  // of one image: the input gradients of those rows into gin (channel c of image 0 at gin[c])
+  // and the weight gradients' sums over them into `acc`.
   void (*backward_rows)(const Channels<T>& ch, const T* dw, const T* db, const T* pw, const T* grad,
-                        const T* out, T* gd, WeightGrads<T>& acc, const Dims& s, Activation act,
-                        RowScratch<T>& scratch, int64_t begin, int64_t end);
-  // Backward pass 2 over channel planes [begin, end) of N x Cin: input gradients into gin and
-  // the 9 depthwise weight-gradient sums of each plane into gdw.
-  void (*backward_planes)(const Channels<T>& ch, const T* dw, const T* gd, T* const* gin, T* gdw,
-                          const Dims& s, const T* zeros, int64_t begin, int64_t end);
+                        const T* out, T* const* gin, WeightGrads<T>& acc, const Dims& s,
+                        Activation act, RowScratch<T>& scratch, int64_t begin, int64_t end);
 };
 
 }  // namespace sgz::cpu
