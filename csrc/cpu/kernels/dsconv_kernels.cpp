@@ -28,10 +28,9 @@ SGZ_ALWAYS_INLINE void depthwise_all(const Channels<T>& ch, int64_t n, int64_t y
 }
 
 // acc[o][c] += sum_x a[o][x] * b[c][x] for MO rows of a from o and MC rows of b from c (rows
-// of X values at a + o * stride and b + c * stride): the pointwise weight gradient. Whole vectors first,
-// then the partial one, loaded with zeros beyond X, so the main loop has no branch; the lanes
-// are summed once at the end, from copies (taking a sum's address would keep every sum in
-// memory through the loop).
+// of X values at a + o * stride and b + c * stride): the pointwise weight gradient. Whole
+// vectors first, then the partial one, loaded with zeros beyond X, so the main loop has no
+// branch; the lanes are summed once at the end.
 template <typename T, int MO, int MC, bool PARTIAL>
 SGZ_ALWAYS_INLINE void outer_step(const T* a, const T* b, int64_t stride, int64_t o, int64_t c,
                                   int64_t x, int64_t count, Vec<T> (&sums)[MO][MC]) {
@@ -63,14 +62,7 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t stride, int64
   for (; x + L <= X; x += L) outer_step<T, MO, MC, false>(a, b, stride, o, c, x, L, sums);
   if (x < X) outer_step<T, MO, MC, true>(a, b, stride, o, c, x, X - x, sums);
   SGZ_UNROLL for (int i = 0; i < MO; ++i) {
-    SGZ_UNROLL for (int j = 0; j < MC; ++j) {
-      const V sum = sums[i][j];
-      T lanes[L];
-      sum.store(lanes);
-      T total = 0;
-      for (int64_t l = 0; l < L; ++l) total += lanes[l];
-      acc[(o + i) * K + c + j] += total;
-    }
+    SGZ_UNROLL for (int j = 0; j < MC; ++j) acc[(o + i) * K + c + j] += reduce_add(sums[i][j]);
   }
 }
 
@@ -87,14 +79,6 @@ SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t stride, in
   for (int64_t o = m_full; o < M; ++o) {
     for (int64_t c = 0; c < K; ++c) outer_block<T, 1, 1>(a, b, stride, X, o, c, K, acc);
   }
-}
-
-template <typename T>
-SGZ_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
 }
 
 template <typename T>
@@ -129,23 +113,59 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
   }
 }
 
-// The input gradient of row y of one channel (g_d through the flipped 3x3 kernel), and the
-// depthwise weight gradient's sums over it: dL/dw[i][j] += sum_x g_d(y, x) in(y + i - 1,
-// x + j - 1). g points to g_d's row y; its rows y - 1 and y + 1 are the ones before and after
-// (zero rows beyond the image).
+// The depthwise weight gradient's sums over row y of one channel: dL/dw[i][j] += sum over x of
+// g(x) in_i(x + j - 1), in_i the input's row y + i - 1 (nullptr: beyond the image, zero). The
+// interior columns [1, W - 1) in vectors, into nine vector sums that stay in registers from
+// row to row (one chain per tap, summed across lanes once per band), the two border columns,
+// whose taps beyond the row are the zero padding, into `edge`.
 template <typename T>
-SGZ_ALWAYS_INLINE void input_gradient_row(const T* g, const T* in, const T (&flipped)[9], T* gi,
-                                          T* sums, int64_t y, const Dims& s, const T* zeros) {
-  const int64_t W = s.W;
-  depthwise_row(y > 0 ? g - W : zeros, g, y + 1 < s.H ? g + W : zeros, flipped, T(0), gi, W);
-  for (int i = 0; i < 3; ++i) {
-    const int64_t yi = y + i - 1;
-    if (yi < 0 || yi >= s.H) continue;
-    const T* irow = in + yi * W;
-    sums[3 * i + 0] += dot(g + 1, irow, W - 1);
-    sums[3 * i + 1] += dot(g, irow, W);
-    sums[3 * i + 2] += dot(g, irow + 1, W - 1);
+SGZ_ALWAYS_INLINE void weight_gradient_row(const T* g, const T* const (&in)[3], int64_t W,
+                                           Vec<T> (&sums)[9], T* edge) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  for (int64_t x = 1; x < W - 1; x += L) {
+    const int64_t count = std::min(L, W - 1 - x);
+    const V gv = count == L ? V::loadu(g + x) : V::loadu(g + x, count);
+    SGZ_UNROLL for (int i = 0; i < 3; ++i) {
+      if (in[i] == nullptr) continue;
+      SGZ_UNROLL for (int j = 0; j < 3; ++j) {
+        const T* p = in[i] + x + j - 1;
+        sums[3 * i + j] = fmadd(gv, count == L ? V::loadu(p) : V::loadu(p, count), sums[3 * i + j]);
+      }
+    }
   }
+  for (int i = 0; i < 3; ++i) {
+    if (in[i] == nullptr) continue;
+    edge[3 * i + 1] += g[0] * in[i][0];
+    if (W == 1) continue;
+    edge[3 * i + 2] += g[0] * in[i][1];
+    edge[3 * i + 0] += g[W - 1] * in[i][W - 2];
+    edge[3 * i + 1] += g[W - 1] * in[i][W - 1];
+  }
+}
+
+// Rows [y0, y1) of one channel: the input gradient (g_d through the flipped 3x3 kernel) into
+// gi, and the depthwise weight gradient's sums over them added to dw_sums (9). g points to
+// g_d's row y0, the rows after it in order, and the row before it where y0 > 0.
+template <typename T>
+SGZ_ALWAYS_INLINE void input_gradient_rows(const T* g, const T* in, const T (&flipped)[9], T* gi,
+                                           T* dw_sums, int64_t y0, int64_t y1, const Dims& s,
+                                           const T* zeros) {
+  using V = Vec<T>;
+  const int64_t W = s.W;
+  V sums[9];
+  for (V& v : sums) v = V(T(0));
+  for (int64_t y = y0; y < y1; ++y, g += W) {
+    depthwise_row(y > 0 ? g - W : zeros, g, y + 1 < s.H ? g + W : zeros, flipped, T(0),
+                  gi + y * W, W);
+    const T* rows[3];
+    for (int i = 0; i < 3; ++i) {
+      const int64_t yi = y + i - 1;
+      rows[i] = yi >= 0 && yi < s.H ? in + yi * W : nullptr;
+    }
+    weight_gradient_row(g, rows, W, sums, dw_sums);
+  }
+  for (int k = 0; k < 9; ++k) dw_sums[k] += reduce_add(sums[k]);
 }
 
 // The backward for rows [ys, ye) of image n, in bands of up to scratch.rows rows. Per band
@@ -194,12 +214,9 @@ void backward_image_rows(const Channels<T>& ch, const T* dw, const T* db, const 
     for (int64_t c = 0; ready > next && c < s.cin; ++c) {
       T flipped[9];
       for (int k = 0; k < 9; ++k) flipped[k] = dw[9 * c + 8 - k];
-      const T* in = ch.plane(n, c);
-      T* gi = gin[c] + n * ch.image_stride[c];
-      for (int64_t y = next; y < ready; ++y) {
-        input_gradient_row(g + c * window + (y - lo) * W, in, flipped, gi + y * W,
-                           acc.dw.data() + 9 * c, y, s, zeros);
-      }
+      input_gradient_rows(g + c * window + (next - lo) * W, ch.plane(n, c), flipped,
+                          gin[c] + n * ch.image_stride[c], acc.dw.data() + 9 * c, next, ready,
+                          s, zeros);
     }
     next = std::max(next, ready);
     // Keep the rows pass 2 still reads, [next - 1, b), at the window's start.
