@@ -3,8 +3,9 @@
     python benchmarks/bench_denoise.py
 
 Quality: five scikit-image photos (the filters' constants were chosen on these) and two held
-out (retina at half size, hubble_deep_field), each darkened twice by classical.metrics.synthetic_low_light
-(seed 3), with and without its Poisson-Gaussian noise (the same draw otherwise). The target is
+out (retina at half size, hubble_deep_field), each darkened twice by
+classical.metrics.synthetic_low_light (seed 3), with and without its Poisson-Gaussian noise
+(the same draw otherwise). The target is
 SGZ's output (bundled weights, scale 12) on the noise-free dark photo; the table gives the RMS
 difference (levels) and SSIM between the target and SGZ's output on the noisy photo, as it is
 and denoised, and how much denoising changes the output of the noise-free photo. Speed: the

@@ -67,14 +67,16 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t stride, int64
 }
 
 template <typename T>
-SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t stride, int64_t X,
-                                      int64_t M, int64_t K, T* acc) {
+SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t stride, int64_t X, int64_t M,
+                                      int64_t K, T* acc) {
   const int64_t m_full = M - M % kOuterA, k_full = K - K % kOuterB;
   for (int64_t o = 0; o < m_full; o += kOuterA) {
     for (int64_t c = 0; c < k_full; c += kOuterB) {
       outer_block<T, kOuterA, kOuterB>(a, b, stride, X, o, c, K, acc);
     }
-    for (int64_t c = k_full; c < K; ++c) outer_block<T, kOuterA, 1>(a, b, stride, X, o, c, K, acc);
+    for (int64_t c = k_full; c < K; ++c) {
+      outer_block<T, kOuterA, 1>(a, b, stride, X, o, c, K, acc);
+    }
   }
   for (int64_t o = m_full; o < M; ++o) {
     for (int64_t c = 0; c < K; ++c) outer_block<T, 1, 1>(a, b, stride, X, o, c, K, acc);
@@ -130,7 +132,8 @@ SGZ_ALWAYS_INLINE void weight_gradient_row(const T* g, const T* const (&in)[3], 
       if (in[i] == nullptr) continue;
       SGZ_UNROLL for (int j = 0; j < 3; ++j) {
         const T* p = in[i] + x + j - 1;
-        sums[3 * i + j] = fmadd(gv, count == L ? V::loadu(p) : V::loadu(p, count), sums[3 * i + j]);
+        const V v = count == L ? V::loadu(p) : V::loadu(p, count);
+        sums[3 * i + j] = fmadd(gv, v, sums[3 * i + j]);
       }
     }
   }
@@ -156,8 +159,8 @@ SGZ_ALWAYS_INLINE void input_gradient_rows(const T* g, const T* in, const T (&fl
   V sums[9];
   for (V& v : sums) v = V(T(0));
   for (int64_t y = y0; y < y1; ++y, g += W) {
-    depthwise_row(y > 0 ? g - W : zeros, g, y + 1 < s.H ? g + W : zeros, flipped, T(0),
-                  gi + y * W, W);
+    depthwise_row(y > 0 ? g - W : zeros, g, y + 1 < s.H ? g + W : zeros, flipped, T(0), gi + y * W,
+                  W);
     const T* rows[3];
     for (int i = 0; i < 3; ++i) {
       const int64_t yi = y + i - 1;
@@ -197,7 +200,7 @@ void backward_image_rows(const Channels<T>& ch, const T* dw, const T* db, const 
       for (int64_t x = 0; x < X; ++x) gzo[x] = grad[off + x] * activation_grad(out[off + x], act);
     }
     // The weight gradients count the task's own rows: [first, first + count) of the band.
-    const int64_t first = (std::max(a, ys) - a) * W, count = (std::min(b, ye) - std::max(a, ys)) * W;
+    const int64_t own = std::max(a, ys), first = (own - a) * W, count = (std::min(b, ye) - own) * W;
     if (count > 0) {
       for (int64_t o = 0; o < s.cout; ++o) acc.pb[o] += total(gz + o * X + first, count);
       outer_products(gz + first, d + first, X, count, s.cout, s.cin, acc.pw.data());
@@ -215,19 +218,19 @@ void backward_image_rows(const Channels<T>& ch, const T* dw, const T* db, const 
       T flipped[9];
       for (int k = 0; k < 9; ++k) flipped[k] = dw[9 * c + 8 - k];
       input_gradient_rows(g + c * window + (next - lo) * W, ch.plane(n, c), flipped,
-                          gin[c] + n * ch.image_stride[c], acc.dw.data() + 9 * c, next, ready,
-                          s, zeros);
+                          gin[c] + n * ch.image_stride[c], acc.dw.data() + 9 * c, next, ready, s,
+                          zeros);
     }
     next = std::max(next, ready);
     // Keep the rows pass 2 still reads, [next - 1, b), at the window's start.
     const int64_t keep = std::max(lo, next - 1);
-    if (keep > lo && b > keep) {
+    if (keep > lo) {
       for (int64_t c = 0; c < s.cin; ++c) {
         T* gc = g + c * window;
         std::copy(gc + (keep - lo) * W, gc + (b - lo) * W, gc);
       }
+      lo = keep;
     }
-    lo = std::max(lo, keep);
     a = b;
   }
 }
