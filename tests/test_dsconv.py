@@ -190,7 +190,7 @@ def test_gradient_for_some_inputs_of_the_list(device):
     assert_all_close([g_fused], [g_ref], torch.float64)
 
 
-@pytest.mark.parametrize("w", [300, 1100])  # the CPU backward's bands: 3 rows, then 1 row
+@pytest.mark.parametrize("w", [1, 2, 300, 1100])  # bands of 23 (the image), 23, 3 and 1 rows
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_backward_in_bands_split_between_threads(w, threads):
     """The CPU backward runs in bands of rows (1024 values per channel) with a window of the
