@@ -44,10 +44,11 @@ class Progress:
         self.stream.flush()
 
 
-def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_mode="off"):
+def enhance_images(jobs, enhancer, batch_size, progress, settings=None, denoise_mode="off"):
     """Enhances image jobs, `batch_size` same-size images at a time, each written with what
     its input carries (imageio.save_photo) and denoised as `denoise_mode` says (8-bit images;
-    16-bit ones are written as enhanced); returns (images written, failures)."""
+    16-bit ones are written as enhanced); `settings` (the model's) and the denoise, where one
+    was applied, go into the outputs' Software tag. Returns (images written, failures)."""
     failures, pending, not_denoised = [], [], []
     written = 0
 
@@ -57,10 +58,14 @@ def enhance_images(jobs, enhancer, batch_size, progress, software=None, denoise_
             return
         outputs = enhancer([photo.rgb for _, photo in pending])
         for (job, photo), rgb in zip(pending, outputs):
-            if photo.bits == 8:
+            denoised = denoise_mode != "off" and photo.bits == 8
+            if denoised:
                 rgb = denoise(photo.rgb, rgb, denoise_mode)
             elif denoise_mode != "off":
                 not_denoised.append(job.source)
+            software = None if settings is None else (
+                f"sgz_fast {__version__} ({settings}"
+                + (f", denoise {denoise_mode})" if denoised else ")"))
             try:
                 imageio.save_photo(photo, rgb, job.target, software)
             except OSError as error:
@@ -235,9 +240,9 @@ def main(argv=None):
     images = [job for job in jobs if not job.is_video]
     videos = [job for job in jobs if job.is_video]
     weights = weights_path(args.weights).name
-    software = (f"sgz_fast {__version__} (SGZ, weights {weights}, scale factor "
-                f"{args.scale_factor}, strength {args.strength:g})")
-    written, failures = enhance_images(images, enhancer, args.batch, progress, software,
+    settings = (f"SGZ, weights {weights}, scale factor {args.scale_factor}, "
+                f"strength {args.strength:g}")
+    written, failures = enhance_images(images, enhancer, args.batch, progress, settings,
                                        args.denoise)
     failures += enhance_videos(videos, enhancer, progress, written, args.crf, args.preset,
                                args.temporal, args.denoise)
