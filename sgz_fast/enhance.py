@@ -112,6 +112,9 @@ def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",
     (sgz_fast.temporal; 0: frame by frame); returns the failures. What an output differs in
     from its input (no sound without PyAV, padding of odd sizes, 10-bit input) is said once."""
     failures, notes = [], []
+    if jobs and denoise_mode == "best":
+        print("note: --denoise best takes seconds per video frame (non-local means); fast is "
+              "the one made for video", file=sys.stderr)
     threads = 1 if enhancer.device.type == "cpu" else torch.get_num_threads()
     for job in jobs:
         def on_frame(frame, count, job=job):

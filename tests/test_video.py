@@ -155,3 +155,10 @@ def test_denoise_cleans_every_frame_and_keeps_the_timing(tmp_path):
                            for f in frames]
     assert len(times["fast"]) == len(VFR_MS) and times["fast"] == times["off"]
     assert all(fast < 0.8 * off for fast, off in zip(roughness["fast"], roughness["off"]))
+
+
+def test_denoise_best_on_a_video_says_it_is_slow(tmp_path, capsys):
+    source = tmp_path / "noisy.mp4"
+    make_clip(source, times_ms=[0, 100], audio=False)
+    run(tmp_path, source, "--denoise", "best")
+    assert "--denoise best takes seconds per video frame" in capsys.readouterr().err
