@@ -6,48 +6,33 @@
 // both maps from two cached source rows each (cpu/interleaved_rows.h). Memory: the frame read
 // and written once, plus 4 rows of W * C floats per thread.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "../common/bilinear.h"
 #include "../common/checks.h"
-#include "huge_pages.h"
-#include "interleaved_rows.h"
+#include "frame_rows.h"
 #include "kernels/affine_uint8_kernels.h"
 
 namespace sgz {
 namespace {
 
-at::Tensor affine_uint8_cpu(const at::Tensor& frames_in, const at::Tensor& scale_in,
+at::Tensor affine_uint8_cpu(const at::Tensor& frames, const at::Tensor& scale_in,
                             const at::Tensor& offset_in) {
-  check_affine_uint8_args(frames_in, scale_in, offset_in);
-  const at::Tensor frames = frames_in.contiguous();
+  check_affine_uint8_args(frames, scale_in, offset_in);
   const at::Tensor scale = scale_in.contiguous(), offset = offset_in.contiguous();
-  at::Tensor out = with_huge_pages(at::empty_like(frames, at::MemoryFormat::Contiguous));
-  if (out.numel() == 0) return out;
-  const cpu::FrameGeometry g{frames.size(0), frames.size(1), frames.size(2),
-                             frames.size(3), scale.size(2),  scale.size(3)};
-  const uint8_t* in = frames.const_data_ptr<uint8_t>();
-  uint8_t* dst = out.mutable_data_ptr<uint8_t>();
-  const float scale_y = align_corners_scale<float>(g.h, g.H);
-  const int64_t grain_rows = std::max<int64_t>(1, 32768 / g.row());
   const auto& kernels = cpu::affine_uint8_kernels<float>();
-  at::parallel_for(0, g.N * g.H, grain_rows, [&](int64_t begin, int64_t end) {
-    cpu::InterleavedRows a_rows(scale.const_data_ptr<float>(), g);
-    cpu::InterleavedRows b_rows(offset.const_data_ptr<float>(), g);
-    for (int64_t index = begin; index < end; ++index) {
-      const int64_t n = index / g.H;
-      const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y);
-      const float* a_top = a_rows.get(n, ty.i0);
-      const float* b_top = b_rows.get(n, ty.i0);
-      // Maps at the frame's size are used as they are (as the reference: no interpolation).
-      const float* a_bot = g.upsample() ? a_rows.get(n, ty.i1) : nullptr;
-      const float* b_bot = g.upsample() ? b_rows.get(n, ty.i1) : nullptr;
-      kernels.row(in + index * g.row(), dst + index * g.row(), a_top, a_bot, b_top, b_bot, ty.w0,
-                  ty.w1, g.row());
-    }
-  });
-  return out;
+  return cpu::map_frame_rows(
+      frames, scale.size(2), scale.size(3), [&](const cpu::FrameGeometry& g) {
+        return [&kernels, &g, a = cpu::InterleavedRows(scale.const_data_ptr<float>(), g),
+                b = cpu::InterleavedRows(offset.const_data_ptr<float>(), g)](
+                   int64_t n, const Tap<float>& ty, const uint8_t* in, uint8_t* out) mutable {
+          // Maps at the frame's size are used as they are (as the reference: no interpolation).
+          const float* a_top = a.get(n, ty.i0);
+          const float* b_top = b.get(n, ty.i0);
+          const float* a_bot = g.upsample() ? a.get(n, ty.i1) : nullptr;
+          const float* b_bot = g.upsample() ? b.get(n, ty.i1) : nullptr;
+          kernels.row(in, out, a_top, a_bot, b_top, b_bot, ty.w0, ty.w1, g.row());
+        };
+      });
 }
 
 }  // namespace
