@@ -8,13 +8,15 @@ classical.metrics.synthetic_low_light (seed 3), with and without its Poisson-Gau
 (the same draw otherwise). The target is
 SGZ's output (bundled weights, scale 12) on the noise-free dark photo; the table gives the RMS
 difference (levels) and SSIM between the target and SGZ's output on the noisy photo, as it is
-and denoised, and how much denoising changes the output of the noise-free photo. Speed: the
-modes on a 1920x1080 frame at the running CPU level: a photo (median of 20 calls, the noise
-measured each time) and, for fast, a video's frames (VideoDenoiser, the mean of 90 frames, the
-noise measured every NOISE_EVERY frames).
+and denoised, and how much denoising changes the output of the noise-free photo. Then large
+photos (retina at full size, two photos upscaled): fast with the photo grid, as photos get it,
+and with the video grid. Speed: the modes on a 1920x1080 frame at the running CPU level: a
+photo (median of 20 calls, the noise measured each time) and, for fast, a video's frames
+(VideoDenoiser, the mean of 90 frames, the noise measured every NOISE_EVERY frames).
 """
 import time
 
+import cv2
 import numpy as np
 import torch
 from skimage import data
@@ -27,11 +29,23 @@ from sgz_fast.model import load_sgz
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 HELD_OUT = ("retina", "hubble_deep_field")
+LARGE = (("retina", 1), ("astronaut", 3), ("chelsea", 4))  # (photo, upscaling)
 
 
 def photo(name):
     image = getattr(data, name)()[:, :, :3]
     return image[::2, ::2].copy() if name == "retina" else image  # 1411 px: halved
+
+
+def large_photo(name, upscaling):
+    image = getattr(data, name)()[:, :, :3]
+    return cv2.resize(image, None, fx=upscaling, fy=upscaling, interpolation=cv2.INTER_CUBIC)
+
+
+def darkened(image):
+    """(noise-free, noisy): the same draw of synthetic_low_light but for the noise."""
+    return (synthetic_low_light(image, np.random.default_rng(3), noise=False)[0],
+            synthetic_low_light(image, np.random.default_rng(3))[0])
 
 
 def rms(a, b):
@@ -47,9 +61,7 @@ def main():
 
     rows, results = [], {}
     for name in PHOTOS + HELD_OUT:
-        image = photo(name)
-        clean, _ = synthetic_low_light(image, np.random.default_rng(3), noise=False)
-        noisy, _ = synthetic_low_light(image, np.random.default_rng(3))
+        clean, noisy = darkened(photo(name))
         target, enhanced = sgz(clean), sgz(noisy)
         outs = {mode: denoise(noisy, enhanced, mode) for mode in ("off", "fast", "best")}
         r = {mode: rms(out, target) for mode, out in outs.items()}
@@ -65,6 +77,21 @@ def main():
         rows.append(f"| {label} | {mean['off']:.2f} | {mean['fast']:.2f} "
                     f"({100 * (1 - mean['fast'] / mean['off']):.0f}% less) | {mean['best']:.2f} "
                     f"({100 * (1 - mean['best'] / mean['off']):.0f}% less) | |")
+
+    large_rows = []
+    for name, upscaling in LARGE:
+        clean, noisy = darkened(large_photo(name, upscaling))
+        target, enhanced = sgz(clean), sgz(noisy)
+        off = rms(enhanced, target)
+        r = {"off": off, **{grid: rms(denoise(noisy, enhanced, "fast", video=grid == "video"),
+                                      target) for grid in ("photo", "video")}}
+        kept = rms(denoise(clean, target, "fast"), target)
+        results[f"{name} x{upscaling}"] = {"rms": r, "noise_free_change": kept}
+        height, width = clean.shape[:2]
+        large_rows.append(
+            f"| {name} {width}x{height} | {off:.2f} | {r['photo']:.2f} "
+            f"({100 * (1 - r['photo'] / off):.0f}% less) | {r['video']:.2f} "
+            f"({100 * (1 - r['video'] / off):.0f}% less) | {kept:.2f} |")
 
     rng = np.random.default_rng(0)
     dark = rng.integers(0, 40, (1080, 1920, 3), dtype=np.uint8)
@@ -87,6 +114,8 @@ def main():
     results["ms_1080p"] = timing
     table = ["| photo | off: RMS / SSIM | fast | best | on the noise-free photo: change (RMS), "
              "fast / best |", "|---|---|---|---|---|", *rows, "",
+             "| large photo | off: RMS | fast, photo grid | fast, video grid | on the noise-free "
+             "photo: change (RMS), fast |", "|---|---|---|---|---|", *large_rows, "",
              f"1920x1080 photo: fast {timing['fast']:.1f} ms, best {timing['best']:.0f} ms "
              f"(median); video frames: fast {timing['fast_video_frame']:.1f} ms (mean)"]
     print("\n".join(table))

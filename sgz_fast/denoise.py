@@ -10,7 +10,8 @@ most are cleaned most; bright ones, barely brightened, are left alone.
   guided by the enhanced image itself, with the regulariser eps = (K sigma_out)^2 per region:
   structure well above the noise is kept, flat noisy regions are averaged. Its coefficients
   are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) and
-  applied at full size by the fused op ``affine_uint8``, one pass over the bytes: for video.
+  applied at full size by the fused op ``affine_uint8``, one pass over the bytes. Photos take
+  s = 2 (1 under 512 px), video frames a coarser grid that keeps a 1080p frame within 10 ms.
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the
@@ -30,7 +31,9 @@ MODES = ("off", "fast", "best")
 # K, RADIUS, NOISE_FLOOR and NLM_H: chosen on the benchmark's five photos, checked on two
 # others (benchmarks/NOTES.md, denoise).
 K = 3.5               # eps = (K sigma_out)^2: how far above the noise an edge must stand
-RADIUS = 1            # the guided filter's window at low resolution: 3 x 3 (12 px at 1080p)
+RADIUS = 1            # the guided filter's window at low resolution: 3 x 3
+PHOTO_SCALE = 2       # fast on photos from 512 px on the short side: coefficients at 1/2 size
+VIDEO_GRID = 256      # fast on video frames: about this short side at low resolution
 NLM_H = 1.3           # best: non-local means' strength, in units of the input's noise
 QUIET = 1.5           # best: levels of output noise left alone (non_local_means)
 MAX_GAIN = 16.0       # gains beyond it (near-black pixels) are taken as it
@@ -72,9 +75,17 @@ def noise_sigma(dark, enhanced, crop=256, channels="rgb"):
     return float(np.sqrt(max(sigma * sigma - NOISE_FLOOR ** 2, 0.0)))
 
 
-def _scale_for(height, width):
-    """The fast guided filter's subsampling: the low-resolution side about 256 pixels."""
-    return max(1, min(height, width) // 256)
+def _scale_for(height, width, video):
+    """fast's subsampling s: its coefficients are computed at 1/s of the size, where the s x s
+    area means also average the noise out of the variance estimate (at full size a noise-free,
+    finely textured 512 px photo changed by 1.15 levels). Photos: s = 2, a grid fine enough
+    for the detail of large photos (coarser ones cleaned a 1536 px photo a third less: NOTES,
+    denoise). Video frames: a short side of about VIDEO_GRID at low resolution (s = 4 at
+    1080p), 4x less work than s = 2, so a frame takes 10 ms."""
+    short = min(height, width)
+    if video:
+        return max(1, short // VIDEO_GRID)
+    return 1 if short < 512 else PHOTO_SCALE
 
 
 def _box(x, radius, out=None):
@@ -128,11 +139,12 @@ def _apply(guide, a, b):
                             torch.from_numpy(b)[None])[0].numpy()
 
 
-def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None):
+def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None, video=False):
     """`enhanced` ((H, W, 3) uint8, made from `dark`, the same size, channels in `channels`
     order: "rgb" or "bgr") denoised by how much each region was brightened; "off" returns it
     as it is. `sigma_in`: the input's noise where it is known (VideoDenoiser), else measured
-    (noise_sigma). See the module's docstring."""
+    (noise_sigma). `video`: fast's coarser grid for video frames. See the module's
+    docstring."""
     if mode not in MODES:
         raise ValueError(f"denoise: mode must be one of {MODES}; got {mode!r}")
     if channels not in _TO_GREY:
@@ -151,7 +163,8 @@ def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None):
     if mode == "best":
         return non_local_means(dark, enhanced, sigma_in, channels)
     return _apply(enhanced, *guided_coefficients(dark, enhanced, sigma_in,
-                                                 _scale_for(*dark.shape[:2]), channels))
+                                                 _scale_for(*dark.shape[:2], video),
+                                                 channels))
 
 
 class VideoDenoiser:
@@ -172,4 +185,4 @@ class VideoDenoiser:
         if self.frames % NOISE_EVERY == 0:
             self.sigma_in = noise_sigma(dark, enhanced, channels=channels)
         self.frames += 1
-        return denoise(dark, enhanced, self.mode, channels, self.sigma_in)
+        return denoise(dark, enhanced, self.mode, channels, self.sigma_in, video=True)
