@@ -88,8 +88,9 @@ def main():
         kept = rms(denoise(clean, target, "fast"), target)
         results[f"{name} x{upscaling}"] = {"rms": r, "noise_free_change": kept}
         height, width = clean.shape[:2]
+        upscaled = f" (upscaled {upscaling}x)" if upscaling != 1 else ""
         large_rows.append(
-            f"| {name} {width}x{height} | {off:.2f} | {r['photo']:.2f} "
+            f"| {name} {width}x{height}{upscaled} | {off:.2f} | {r['photo']:.2f} "
             f"({100 * (1 - r['photo'] / off):.0f}% less) | {r['video']:.2f} "
             f"({100 * (1 - r['video'] / off):.0f}% less) | {kept:.2f} |")
 
