@@ -18,6 +18,11 @@ TORCH_LIBRARY(sgz_fast, m) {
   // as curve_iter_uint8 writes; scale and offset (N, C, h, w) float32 upsampled bilinearly
   // (align_corners=True) to the frames' size. The guided filter's last step (sgz_fast.denoise).
   m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
+  // The self-guided filter's coefficient maps (a, b) of guide (N, C, h, w) float32, regulariser
+  // eps (N, 1, h, w) per pixel, windows of (2 radius + 1)^2 pixels mirrored at the borders
+  // (OpenCV's BORDER_REFLECT); the filter's output is a * guide + b. With affine_uint8, the
+  // fast filter of sgz_fast.denoise.
+  m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

@@ -95,6 +95,28 @@ def check_affine_uint8_args(frames, scale, offset):
                          f"got {list(offset.shape)}")
 
 
+def check_guided_coefficients_args(guide, eps, radius):
+    for name, t, dims in (("guide", guide, "(N, C, h, w)"), ("eps", eps, "(N, 1, h, w)")):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"guided_coefficients: {name} must be a torch.Tensor; got "
+                            f"{type(t).__name__}")
+        if t.dim() != 4 or t.dtype != torch.float32:
+            raise TypeError(f"guided_coefficients: {name} must be a 4-D float32 tensor {dims}; "
+                            f"got {t.dtype} with shape {list(t.shape)}")
+    n, _, h, w = guide.shape
+    if eps.shape[0] != n or eps.shape[1] != 1 or eps.shape[2:] != guide.shape[2:]:
+        raise ValueError(f"guided_coefficients: eps must be (N, 1, h, w) with the guide's N, h "
+                         f"and w: expected ({n}, 1, {h}, {w}), got {list(eps.shape)}")
+    if eps.device != guide.device:
+        raise ValueError(f"guided_coefficients: guide and eps must be on the same device; guide "
+                         f"is on {guide.device}, eps is on {eps.device}")
+    if not isinstance(radius, int):
+        raise TypeError(f"guided_coefficients: radius must be an int; got "
+                        f"{type(radius).__name__}")
+    if radius < 0:
+        raise ValueError(f"guided_coefficients: radius must be >= 0; got {radius}")
+
+
 ACTIVATIONS = ("none", "relu", "tanh")
 
 

@@ -9,9 +9,10 @@ most are cleaned most; bright ones, barely brightened, are left alone.
 - ``fast``: a guided filter (He, Sun & Tang, "Guided Image Filtering", ECCV 2010) per channel,
   guided by the enhanced image itself, with the regulariser eps = (K sigma_out)^2 per region:
   structure well above the noise is kept, flat noisy regions are averaged. Its coefficients
-  are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) and
-  applied at full size by the fused op ``affine_uint8``, one pass over the bytes. Photos take
-  s = 2 (1 under 512 px), video frames a coarser grid that keeps a 1080p frame within 10 ms.
+  are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) by
+  the fused op ``guided_coefficients`` and applied at full size by the fused op
+  ``affine_uint8``, one pass over the bytes. Photos take s = 2 (1 under 512 px), video frames
+  a coarser grid that keeps a 1080p frame within 10 ms.
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the
@@ -88,15 +89,11 @@ def _scale_for(height, width, video):
     return 1 if short < 512 else PHOTO_SCALE
 
 
-def _box(x, radius, out=None):
-    return cv2.blur(x, (2 * radius + 1, 2 * radius + 1), dst=out, borderType=cv2.BORDER_REFLECT)
-
-
 def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
-    """(a, b), (3, h, w) float32 each: the self-guided filter's coefficient maps at 1/s size
-    for `enhanced` (made from `dark`, both (H, W, 3) uint8), eps per region from the
+    """(a, b), (1, 3, h, w) float32 tensors each: the self-guided filter's coefficient maps at
+    1/s size for `enhanced` (made from `dark`, both (H, W, 3) uint8), eps per region from the
     brightening gain there (enhanced / dark, in luma); out = a * enhanced / 255 + b in [0, 1]
-    units. In levels and planar, with OpenCV's operations."""
+    units. The maps by the fused op ``guided_coefficients``, from the area means of the bytes."""
     h, w = enhanced.shape[0] // s, enhanced.shape[1] // s
     p8 = cv2.resize(enhanced, (w, h), interpolation=cv2.INTER_AREA)
     # The gain only sets eps: the two images sampled alike (bilinear, 2 x 2 pixels each) give
@@ -106,14 +103,10 @@ def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
     gain = np.clip((luma[0] + 1) / (luma[1] + 1), 1.0, MAX_GAIN)
     # Noise of the output at low resolution: averaging s x s pixels divides its deviation by s.
     eps = (K * sigma_in / s) ** 2 * gain * gain + 1e-6
-    a_maps, b_maps = np.empty((2, 3, h, w), np.float32)
-    for c, p in enumerate(p8.transpose(2, 0, 1).astype(np.float32, order="C")):
-        mean = _box(p, RADIUS)
-        var = cv2.max(_box(p * p, RADIUS) - mean * mean, 0)
-        a = var / (var + eps)
-        _box(a, RADIUS, a_maps[c])
-        _box((mean - a * mean) * (1 / 255), RADIUS, b_maps[c])
-    return a_maps, b_maps
+    guide = torch.from_numpy(p8).permute(2, 0, 1)[None].to(
+        torch.float32, memory_format=torch.contiguous_format)
+    a, b = ops.guided_coefficients(guide, torch.from_numpy(eps)[None, None], RADIUS)
+    return a, b.mul_(1 / 255)  # b in levels to [0, 1] units
 
 
 def non_local_means(dark, enhanced, sigma_in, channels="rgb"):
@@ -135,8 +128,7 @@ def non_local_means(dark, enhanced, sigma_in, channels="rgb"):
 def _apply(guide, a, b):
     """a * guide + b as bytes, by the fused op (an error that says so where it is not built)."""
     frames = torch.from_numpy(np.ascontiguousarray(guide))[None]
-    return ops.affine_uint8(frames, torch.from_numpy(a)[None],
-                            torch.from_numpy(b)[None])[0].numpy()
+    return ops.affine_uint8(frames, a, b)[0].numpy()
 
 
 def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None, video=False):

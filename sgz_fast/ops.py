@@ -7,7 +7,7 @@ from . import _extension
 from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
                       check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
-                      check_factor_net_args)
+                      check_factor_net_args, check_guided_coefficients_args)
 
 
 def _require(op, device):
@@ -101,6 +101,23 @@ if _extension.KERNELS["affine_uint8"]:  # a build from older sources lacks it
     def _affine_uint8_fake(frames, scale, offset):
         check_affine_uint8_args(frames, scale, offset)
         return torch.empty_like(frames, memory_format=torch.contiguous_format)
+
+
+def guided_coefficients(guide, eps, radius):
+    """Fused :func:`sgz_fast.reference.guided_coefficients`: the self-guided filter's maps
+    (a, b) in two passes over rows, no plane-sized temporaries but A and B. No gradient."""
+    if isinstance(guide, torch.Tensor):
+        _require("guided_coefficients", guide.device)
+    return torch.ops.sgz_fast.guided_coefficients.default(guide, eps, radius)
+
+
+if _extension.KERNELS["guided_coefficients"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::guided_coefficients")
+    def _guided_coefficients_fake(guide, eps, radius):
+        check_guided_coefficients_args(guide, eps, radius)
+        return (torch.empty_like(guide, memory_format=torch.contiguous_format),
+                torch.empty_like(guide, memory_format=torch.contiguous_format))
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

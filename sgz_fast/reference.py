@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
-                      check_curve_uint8_args, check_dsconv_args)
+                      check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args)
 
 
 def curve_iter(x, r, iterations=8):
@@ -72,6 +72,46 @@ def affine_uint8(frames, scale, offset):
                                        align_corners=True) for t in (scale, offset))
     y = (scale * x + offset).clamp_(0, 1).mul_(255).add_(0.5)
     return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _window_mean(x, radius):
+    """Means over (2 radius + 1)^2 windows, the borders mirrored as OpenCV's BORDER_REFLECT
+    (the end sample repeated: "cba|abcd|dcb")."""
+    def mirrored(n):
+        i = torch.arange(-radius, n + radius, device=x.device)
+        while bool(((i < 0) | (i >= n)).any()):  # as often as it takes on short lines
+            i = torch.where(i < 0, -i - 1, torch.where(i >= n, 2 * n - i - 1, i))
+        return i
+    padded = x.index_select(2, mirrored(x.shape[2])).index_select(3, mirrored(x.shape[3]))
+    return F.avg_pool2d(padded, 2 * radius + 1, stride=1)
+
+
+def guided_coefficients(guide, eps, radius):
+    """The self-guided filter's coefficient maps (He, Sun & Tang, "Guided Image Filtering",
+    ECCV 2010, eqs. 5-6 and 8, the guide I being the input): per window,
+    ``A = var / (var + eps)`` and ``B = mean - A * mean`` (var clamped at 0), and a, b their
+    window means. The filter's output is ``a * guide + b`` (affine_uint8 applies it to bytes).
+
+    Args:
+        guide: (N, C, h, w) float32.
+        eps: (N, 1, h, w) float32, the regulariser per pixel (> 0), shared by the channels.
+        radius: windows of (2 radius + 1)^2 pixels, >= 0, mirrored at the borders as OpenCV's
+            BORDER_REFLECT.
+
+    Returns:
+        (a, b), each (N, C, h, w) float32.
+
+    Example:
+        >>> guide = torch.rand(1, 3, 64, 64)
+        >>> a, b = guided_coefficients(guide, torch.full((1, 1, 64, 64), 1e-2), 1)
+    """
+    check_guided_coefficients_args(guide, eps, radius)
+    if guide.numel() == 0:
+        return torch.empty_like(guide), torch.empty_like(guide)
+    mean = _window_mean(guide, radius)
+    var = (_window_mean(guide * guide, radius) - mean * mean).clamp_min(0)
+    A = var / (var + eps)
+    return _window_mean(A, radius), _window_mean(mean - A * mean, radius)
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

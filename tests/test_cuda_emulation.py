@@ -21,6 +21,7 @@ from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
+from test_guided_coefficients import SHAPES as GUIDED_SHAPES, inputs as guided_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATION = ROOT / "tests" / "cuda_emulation"
@@ -312,3 +313,24 @@ def test_affine_uint8_unaligned_rows_and_small_grid(gpu):
     assert torch.equal(gpu.affine_uint8(frames, scale, offset),
                        reference.affine_uint8(frames, scale, offset))
     assert gpu.take_launches().tolist() == [[1, 2, 1]]
+
+
+# ---- guided_coefficients ------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, c, h, w, radius", GUIDED_SHAPES)
+def test_guided_coefficients_matches_reference(gpu, n, c, h, w, radius):
+    guide, eps = guided_inputs(n, c, h, w, "cpu")
+    rtol, atol = TOLERANCES[torch.float32]
+    for out, expected in zip(gpu.guided_coefficients(guide, eps, radius),
+                             reference.guided_coefficients(guide, eps, radius)):
+        torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+
+
+@emulated(multiprocessors=1)
+def test_guided_coefficients_grid_stride(gpu):
+    """One SM: 8 blocks of 256 threads for 6,000 pixels, each thread striding over three."""
+    guide, eps = guided_inputs(2, 3, 20, 50, "cpu")
+    for out, expected in zip(gpu.guided_coefficients(guide, eps, 1),
+                             reference.guided_coefficients(guide, eps, 1)):
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert gpu.take_launches().tolist() == [[8, 1, 1], [8, 1, 1]]

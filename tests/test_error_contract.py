@@ -13,6 +13,7 @@ import test_curve_iter_errors
 import test_curve_uint8
 import test_dsconv_errors
 import test_factor_net
+import test_guided_coefficients
 
 OPS = torch.ops.sgz_fast
 
@@ -41,6 +42,8 @@ CASES = {
        for k, (make, _) in test_curve_uint8.CASES.items()},
     **{f"affine_uint8: {k}": (OPS.affine_uint8.default, make)
        for k, (make, _) in test_affine_uint8.CASES.items()},
+    **{f"guided_coefficients: {k}": (OPS.guided_coefficients.default, make)
+       for k, (make, _) in test_guided_coefficients.CASES.items()},
     **{f"dsconv: {k}": (OPS.dsconv.default, lambda make=make: make("cpu"))
        for k, (make, _) in test_dsconv_errors.CASES.items()},
     "dsconv: no inputs": (OPS.dsconv.default, lambda: ([], *test_dsconv_errors.good("cpu")[1:])),

@@ -95,6 +95,27 @@ inline void check_affine_uint8_args(const at::Tensor& frames, const at::Tensor& 
                     offset.sizes());
 }
 
+// guided_coefficients: a float32 guide (N, C, h, w), eps (N, 1, h, w) shared by its channels.
+inline void check_guided_coefficients_args(const at::Tensor& guide, const at::Tensor& eps,
+                                           int64_t radius) {
+  TORCH_CHECK_TYPE(guide.dim() == 4 && guide.scalar_type() == at::kFloat,
+                   "guided_coefficients: guide must be a 4-D float32 tensor (N, C, h, w); got ",
+                   guide.scalar_type(), " with shape ", guide.sizes());
+  TORCH_CHECK_TYPE(eps.dim() == 4 && eps.scalar_type() == at::kFloat,
+                   "guided_coefficients: eps must be a 4-D float32 tensor (N, 1, h, w); got ",
+                   eps.scalar_type(), " with shape ", eps.sizes());
+  TORCH_CHECK_VALUE(eps.size(0) == guide.size(0) && eps.size(1) == 1 &&
+                        eps.size(2) == guide.size(2) && eps.size(3) == guide.size(3),
+                    "guided_coefficients: eps must be (N, 1, h, w) with the guide's N, h and w: "
+                    "expected (",
+                    guide.size(0), ", 1, ", guide.size(2), ", ", guide.size(3), "), got ",
+                    eps.sizes());
+  TORCH_CHECK_VALUE(eps.device() == guide.device(),
+                    "guided_coefficients: guide and eps must be on the same device; guide is on ",
+                    guide.device(), ", eps is on ", eps.device());
+  TORCH_CHECK_VALUE(radius >= 0, "guided_coefficients: radius must be >= 0; got ", radius);
+}
+
 }  // namespace sgz
 
 namespace sgz {

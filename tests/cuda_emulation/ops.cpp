@@ -13,6 +13,7 @@
 #include "cuda/curve_iter.cuh"
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
+#include "cuda/guided_coefficients.cuh"
 
 namespace sgz::emu {
 
@@ -113,6 +114,7 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
       "bool need_r) -> (Tensor, Tensor)");
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations) -> Tensor");
   m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
+  m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
@@ -123,4 +125,5 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("curve_iter_backward", &sgz::gpu::curve_iter_backward<EmulatedDevice>);
   m.impl("curve_iter_uint8", &sgz::gpu::curve_iter_uint8_forward<EmulatedDevice>);
   m.impl("affine_uint8", &sgz::gpu::affine_uint8_forward<EmulatedDevice>);
+  m.impl("guided_coefficients", &sgz::gpu::guided_coefficients_forward<EmulatedDevice>);
 }

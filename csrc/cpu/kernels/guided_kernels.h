@@ -1,0 +1,22 @@
+#pragma once
+// The table of hot loops of the guided_coefficients CPU kernel (cpu/guided_coefficients.cpp)
+// for one capability level; T is float.
+#include <cstdint>
+
+#include "../capability.h"
+
+namespace sgz::cpu {
+
+template <typename T>
+struct GuidedKernels {
+  // Row y of the A and B maps (common/guided.h) of one h x w plane of the guide, with the row
+  // of eps that goes with it; scratch holds 3 * (w + 2r) values.
+  void (*linear_row)(const T* plane, const T* eps, int64_t y, int64_t h, int64_t w, int64_t r, T* A,
+                     T* B, T* scratch);
+  // Row y of the window means of one h x w plane; scratch holds w + 2r values.
+  void (*mean_row)(const T* plane, int64_t y, int64_t h, int64_t w, int64_t r, T* out, T* scratch);
+};
+
+}  // namespace sgz::cpu
+
+SGZ_CPU_KERNEL_TABLE(GuidedKernels, guided_kernels)

@@ -1,0 +1,103 @@
+// CUDA kernels of sgz_fast::guided_coefficients (see cpu/guided_coefficients.cpp): the
+// self-guided filter's coefficient maps a and b (common/guided.h) of a guide (N, C, h, w).
+//
+// Two launches, one thread per pixel (grid-stride): A and B of every pixel into a (2, N, C, h,
+// w) buffer, then their window means into a and b. A thread sums its (2r + 1)^2 window in the
+// order of common/guided.h (each column top to bottom, the columns left to right); the window
+// rows are read by neighbouring threads too, from L1/L2. The maps are small (the guide is the
+// photo at low resolution: 3 x 540 x 960 floats at 1080p, 6 MB), so the launches are short;
+// no shared-memory tiling. Memory: a, b, A and B, 4 x the guide.
+//
+// Included by csrc/guided_coefficients.cu (instantiated with CudaDevice) and by the tests'
+// host emulation.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <tuple>
+
+#include "../common/checks.h"
+#include "../common/guided.h"
+#include "common.cuh"
+
+namespace sgz::gpu {
+
+struct GuidedShape {
+  int64_t pixels;  // N * C * h * w
+  int64_t C, h, w, r;
+  float inv_area;  // 1 / (2r + 1)^2
+};
+
+// The window mean around (y, x) of an h x w plane, of its values or (SQUARE) their squares.
+template <bool SQUARE>
+__device__ __forceinline__ float window_mean(const float* __restrict__ plane, int64_t y, int64_t x,
+                                             const GuidedShape& s) {
+  float total = 0.0f;
+  for (int64_t j = -s.r; j <= s.r; ++j) {
+    const int64_t col = reflect_index(x + j, s.w);
+    float column = 0.0f;
+    for (int64_t k = -s.r; k <= s.r; ++k) {
+      const float v = plane[reflect_index(y + k, s.h) * s.w + col];
+      column += SQUARE ? v * v : v;
+    }
+    total += column;
+  }
+  return total * s.inv_area;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    guided_linear_kernel(const float* __restrict__ guide, const float* __restrict__ eps,
+                         float* __restrict__ A, float* __restrict__ B, GuidedShape s) {
+  const int64_t plane_size = s.h * s.w;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < s.pixels;
+       i += int64_t{gridDim.x} * kThreads) {
+    const int64_t p = i / plane_size, at = i - p * plane_size, y = at / s.w, x = at - y * s.w;
+    const float* plane = guide + p * plane_size;
+    const float mean = window_mean<false>(plane, y, x, s);
+    const float mean_sq = window_mean<true>(plane, y, x, s);
+    self_guided_linear(mean, mean_sq, eps[(p / s.C) * plane_size + at], A[i], B[i]);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    guided_means_kernel(const float* __restrict__ A, const float* __restrict__ B,
+                        float* __restrict__ a, float* __restrict__ b, GuidedShape s) {
+  const int64_t plane_size = s.h * s.w;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < s.pixels;
+       i += int64_t{gridDim.x} * kThreads) {
+    const int64_t p = i / plane_size, at = i - p * plane_size, y = at / s.w, x = at - y * s.w;
+    a[i] = window_mean<false>(A + p * plane_size, y, x, s);
+    b[i] = window_mean<false>(B + p * plane_size, y, x, s);
+  }
+}
+
+template <class Device>
+std::tuple<at::Tensor, at::Tensor> guided_coefficients_forward(const at::Tensor& guide_in,
+                                                               const at::Tensor& eps_in,
+                                                               int64_t radius) {
+  check_guided_coefficients_args(guide_in, eps_in, radius);
+  const typename Device::Guard guard(guide_in.device());
+  const at::Tensor guide = guide_in.contiguous(), eps = eps_in.contiguous();
+  at::Tensor a = Device::empty(guide.sizes(), guide.options());
+  at::Tensor b = Device::empty(guide.sizes(), guide.options());
+  if (guide.numel() == 0) return {a, b};
+  const at::Tensor linear = Device::empty({2, guide.numel()}, guide.options());
+  const GuidedShape s{
+      guide.numel(), guide.size(1), guide.size(2),
+      guide.size(3), radius,        1.0f / static_cast<float>((2 * radius + 1) * (2 * radius + 1))};
+  // A few waves of blocks, each thread then striding over the rest.
+  const int64_t blocks =
+      std::min(ceil_div(s.pixels, kThreads), int64_t{Device::multiprocessors()} * 8);
+  const dim3 grid(static_cast<unsigned>(blocks));
+  float* A = linear.mutable_data_ptr<float>();
+  float* B = A + s.pixels;
+  Device::launch(grid, guided_linear_kernel, guide.const_data_ptr<float>(),
+                 eps.const_data_ptr<float>(), A, B, s);
+  Device::launch(grid, guided_means_kernel, static_cast<const float*>(A),
+                 static_cast<const float*>(B), a.mutable_data_ptr<float>(),
+                 b.mutable_data_ptr<float>(), s);
+  return {a, b};
+}
+
+}  // namespace sgz::gpu

@@ -1,0 +1,108 @@
+"""guided_coefficients: the self-guided filter's coefficient maps (the fast denoise's
+low-resolution step), fused vs reference vs OpenCV's box filter, and its errors."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import TOLERANCES, assert_explained
+from sgz_fast import ops, reference
+
+# (N, C, h, w, radius): the denoise's radius 1, then planes smaller than the window (mirrored
+# more than once), a single pixel, radius 0 and 3, batch and channels.
+SHAPES = [(1, 3, 17, 23, 1), (2, 2, 1, 1, 1), (1, 1, 2, 3, 2), (1, 3, 5, 4, 0), (1, 3, 7, 9, 3),
+          (3, 1, 40, 1, 1), (2, 3, 33, 70, 2)]
+
+
+def inputs(n, c, h, w, device, scale=1.0):
+    guide = torch.rand(n, c, h, w, device=device) * scale
+    # eps well above var's rounding: mean(I^2) - mean(I)^2 in float32 is off by about 1e-7 I^2,
+    # which is all of var where the window is flat (radius 0, or a plane of one pixel), and
+    # A = var / (var + eps) carries it divided by eps.
+    eps = (torch.rand(n, 1, h, w, device=device) + 1.0) * 0.05 * scale * scale
+    return guide, eps
+
+
+@pytest.mark.parametrize("n, c, h, w, radius", SHAPES)
+def test_matches_reference(device, n, c, h, w, radius):
+    guide, eps = inputs(n, c, h, w, device)
+    rtol, atol = TOLERANCES[torch.float32]
+    for out, expected in zip(ops.guided_coefficients(guide, eps, radius),
+                             reference.guided_coefficients(guide, eps, radius)):
+        assert out.shape == guide.shape and out.is_contiguous()
+        torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+
+
+def test_matches_opencv_box_filters():
+    """The maps as sgz_fast.denoise made them with cv2.blur (BORDER_REFLECT), in levels."""
+    guide, eps = inputs(1, 3, 31, 45, "cpu", scale=255.0)
+    a, b = ops.guided_coefficients(guide, eps, 1)
+    for c in range(3):
+        def box(x):
+            return cv2.blur(x, (3, 3), borderType=cv2.BORDER_REFLECT)
+        p, e = guide[0, c].numpy(), eps[0, 0].numpy()
+        mean = box(p)
+        var = np.maximum(box(p * p) - mean * mean, 0)
+        A = var / (var + e)
+        np.testing.assert_allclose(a[0, c].numpy(), box(A), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(b[0, c].numpy(), box(mean - A * mean), rtol=1e-5, atol=1e-3)
+
+
+def test_flat_planes_pass_through_and_edges_stay(device):
+    """A flat plane has no variance: a = 0, b = the plane's value (the filter flattens it). A
+    step far above sqrt(eps) keeps a near 1 at the step, so the filter keeps the edge."""
+    flat = torch.full((1, 1, 8, 8), 0.25, device=device)
+    eps = torch.full((1, 1, 8, 8), 1e-4, device=device)
+    a, b = ops.guided_coefficients(flat, eps, 1)
+    assert a.abs().max() < 1e-3 and (b - 0.25).abs().max() < 1e-3
+    step = torch.zeros(1, 1, 8, 8, device=device)
+    step[..., 4:] = 1.0
+    a, b = ops.guided_coefficients(step, eps, 1)
+    torch.testing.assert_close(a * step + b, step, rtol=0, atol=0.35)  # edge kept, not blurred
+    assert (a[..., 3:5] > 0.6).all()
+
+
+def test_non_contiguous_empty_and_opcheck(device):
+    guide, eps = inputs(1, 3, 12, 10, device)
+    strided = guide.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
+    for x, y in zip(ops.guided_coefficients(strided, eps, 1),
+                    ops.guided_coefficients(guide, eps, 1)):
+        assert torch.equal(x, y)
+    empty = torch.empty(0, 3, 4, 4, device=device)
+    assert [t.shape for t in ops.guided_coefficients(empty, torch.empty(0, 1, 4, 4,
+                                                                        device=device), 1)] \
+        == [empty.shape, empty.shape]
+    torch.library.opcheck(torch.ops.sgz_fast.guided_coefficients.default, (guide, eps, 1))
+
+
+def guide_():
+    return torch.rand(2, 3, 8, 8)
+
+
+def eps_():
+    return torch.rand(2, 1, 8, 8)
+
+
+CASES = {
+    "double guide": (lambda: (guide_().double(), eps_(), 1),
+                     r"guide must be a 4-D float32 tensor \(N, C, h, w\)"),
+    "guide not 4-D": (lambda: (guide_()[0], eps_(), 1),
+                      r"guide must be a 4-D float32 tensor \(N, C, h, w\)"),
+    "eps not 4-D": (lambda: (guide_(), eps_()[0], 1),
+                    r"eps must be a 4-D float32 tensor \(N, 1, h, w\)"),
+    "eps per channel": (lambda: (guide_(), torch.rand(2, 3, 8, 8), 1),
+                        r"eps must be \(N, 1, h, w\) with the guide's N, h and w: "
+                        r"expected \(2, 1, 8, 8\), got \[2, 3, 8, 8\]"),
+    "eps size": (lambda: (guide_(), torch.rand(2, 1, 8, 7), 1),
+                 r"expected \(2, 1, 8, 8\), got \[2, 1, 8, 7\]"),
+    "negative radius": (lambda: (guide_(), eps_(), -1), r"radius must be >= 0; got -1"),
+    "devices": (lambda: (guide_(), eps_().to("meta"), 1), r"same device"),
+}
+
+
+@pytest.mark.parametrize("fn", [ops.guided_coefficients, reference.guided_coefficients],
+                         ids=["fused", "reference"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_explained(fn, case):
+    make_args, message = CASES[case]
+    assert_explained(fn, make_args(), message)
