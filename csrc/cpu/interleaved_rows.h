@@ -31,12 +31,11 @@ class InterleavedRows {
     const int slot = static_cast<int>(index & 1);
     float* out = cached_.data() + slot * g_.row();
     if (cached_index_[slot] != index) {
-      for (int64_t c = 0; c < g_.C; ++c) {
-        const float* src = r_ + ((n * g_.C + c) * g_.h + j) * g_.w;
-        for (int64_t X = 0; X < g_.W; ++X) {
-          const Tap<float>& t = taps_[X];
-          out[X * g_.C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
-        }
+      const float* plane0 = r_ + (n * g_.C * g_.h + j) * g_.w;  // channel c at c * h * w
+      if (g_.C == 3) {  // RGB frames: the channel loop unrolled, each tap read once
+        fill<3>(plane0, out);
+      } else {
+        fill<0>(plane0, out);
       }
       cached_index_[slot] = index;
     }
@@ -44,6 +43,20 @@ class InterleavedRows {
   }
 
  private:
+  // The row at plane0 (channel c's at plane0 + c * h * w) into out; CHANNELS is C, or 0 for
+  // any C.
+  template <int CHANNELS>
+  void fill(const float* plane0, float* __restrict out) const {
+    const int64_t C = CHANNELS > 0 ? CHANNELS : g_.C, stride = g_.h * g_.w;
+    for (int64_t X = 0; X < g_.W; ++X) {
+      const Tap<float>& t = taps_[X];
+      for (int64_t c = 0; c < C; ++c) {
+        const float* src = plane0 + c * stride;
+        out[X * C + c] = g_.upsample() ? lerp(src[t.i0], src[t.i1], t.w0, t.w1) : src[X];
+      }
+    }
+  }
+
   const float* r_;
   const FrameGeometry& g_;
   std::vector<Tap<float>> taps_;
