@@ -11,8 +11,8 @@ most are cleaned most; bright ones, barely brightened, are left alone.
   structure well above the noise is kept, flat noisy regions are averaged. Its coefficients
   are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) by
   the fused op ``guided_coefficients`` and applied at full size by the fused op
-  ``affine_uint8``, one pass over the bytes. Photos take s = 2 (1 under 512 px), video frames
-  a coarser grid that keeps a 1080p frame within 10 ms.
+  ``affine_uint8``, one pass over the bytes. s = 2 (1 under 512 px); 4K video frames take a
+  coarser grid, so that each costs about what a 1080p frame does.
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the
@@ -33,8 +33,8 @@ MODES = ("off", "fast", "best")
 # others (benchmarks/NOTES.md, denoise).
 K = 3.5               # eps = (K sigma_out)^2: how far above the noise an edge must stand
 RADIUS = 1            # the guided filter's window at low resolution: 3 x 3
-PHOTO_SCALE = 2       # fast on photos from 512 px on the short side: coefficients at 1/2 size
-VIDEO_GRID = 256      # fast on video frames: about this short side at low resolution
+PHOTO_SCALE = 2       # fast from 512 px on the short side: coefficients at 1/2 size
+VIDEO_GRID = 540      # fast on video frames: at most about this short side at low resolution
 NLM_H = 1.3           # best: non-local means' strength, in units of the input's noise
 QUIET = 1.5           # best: levels of output noise left alone (non_local_means)
 MAX_GAIN = 16.0       # gains beyond it (near-black pixels) are taken as it
@@ -79,14 +79,14 @@ def noise_sigma(dark, enhanced, crop=256, channels="rgb"):
 def _scale_for(height, width, video):
     """fast's subsampling s: its coefficients are computed at 1/s of the size, where the s x s
     area means also average the noise out of the variance estimate (at full size a noise-free,
-    finely textured 512 px photo changed by 1.15 levels). Photos: s = 2, a grid fine enough
-    for the detail of large photos (coarser ones cleaned a 1536 px photo a third less: NOTES,
-    denoise). Video frames: a short side of about VIDEO_GRID at low resolution (s = 4 at
-    1080p), 4x less work than s = 2, so a frame takes 10 ms."""
+    finely textured 512 px photo changed by 1.15 levels). s = 2 from 512 px on the short side:
+    a grid fine enough for the detail of large photos (coarser ones cleaned a 1536 px photo a
+    third less: NOTES, denoise). Video frames from 1620 px on (4K) take a coarser grid, a short
+    side of about VIDEO_GRID, so that a frame costs about what a 1080p one does (9 ms)."""
     short = min(height, width)
-    if video:
-        return max(1, short // VIDEO_GRID)
-    return 1 if short < 512 else PHOTO_SCALE
+    if short < 512:
+        return 1
+    return max(PHOTO_SCALE, short // VIDEO_GRID) if video else PHOTO_SCALE
 
 
 def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
@@ -95,17 +95,16 @@ def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
     brightening gain there (enhanced / dark, in luma); out = a * enhanced / 255 + b in [0, 1]
     units. The maps by the fused op ``guided_coefficients``, from the area means of the bytes."""
     h, w = enhanced.shape[0] // s, enhanced.shape[1] // s
-    p8 = cv2.resize(enhanced, (w, h), interpolation=cv2.INTER_AREA)
-    # The gain only sets eps: the two images sampled alike (bilinear, 2 x 2 pixels each) give
-    # it for a seventh of the cost of a second area average at 1080p.
-    luma = [_luma(cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR), channels)
-            for x in (enhanced, dark)]
-    gain = np.clip((luma[0] + 1) / (luma[1] + 1), 1.0, MAX_GAIN)
+    p8, d8 = (cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in (enhanced, dark))
+    # The gain from the two images' area means, in luma; torch's in-place operations on the
+    # maps take a third of numpy's time at 540 x 960.
+    lumas = [torch.from_numpy(_luma(x, channels)) for x in (p8, d8)]
+    gain = lumas[0].add_(1).div_(lumas[1].add_(1)).clamp_(1.0, MAX_GAIN)
     # Noise of the output at low resolution: averaging s x s pixels divides its deviation by s.
-    eps = (K * sigma_in / s) ** 2 * gain * gain + 1e-6
+    eps = gain.mul_(gain).mul_((K * sigma_in / s) ** 2).add_(1e-6)
     guide = torch.from_numpy(p8).permute(2, 0, 1)[None].to(
         torch.float32, memory_format=torch.contiguous_format)
-    a, b = ops.guided_coefficients(guide, torch.from_numpy(eps)[None, None], RADIUS)
+    a, b = ops.guided_coefficients(guide, eps[None, None], RADIUS)
     return a, b.mul_(1 / 255)  # b in levels to [0, 1] units
 
 
@@ -135,7 +134,7 @@ def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None, video=Fa
     """`enhanced` ((H, W, 3) uint8, made from `dark`, the same size, channels in `channels`
     order: "rgb" or "bgr") denoised by how much each region was brightened; "off" returns it
     as it is. `sigma_in`: the input's noise where it is known (VideoDenoiser), else measured
-    (noise_sigma). `video`: fast's coarser grid for video frames. See the module's
+    (noise_sigma). `video`: fast's coarser grid for 4K video frames. See the module's
     docstring."""
     if mode not in MODES:
         raise ValueError(f"denoise: mode must be one of {MODES}; got {mode!r}")

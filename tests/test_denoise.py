@@ -65,15 +65,16 @@ def test_quality_on_synthetic_dark_photos(sgz):
 
 
 def test_large_photos_take_the_finer_grid(sgz):
-    """A 1200 x 1804 photo: the photo grid (s = 2) cleans far more than the video grid (s = 4),
-    which a photo would get if the two were mixed up."""
-    image = cv2.resize(data.chelsea(), None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    """A 2048 x 2048 photo: the photo grid (s = 2) cleans far more than the video grid of a
+    frame that size (s = 3), which a photo would get if the two were mixed up."""
+    image = cv2.resize(data.immunohistochemistry(), None, fx=4, fy=4,
+                       interpolation=cv2.INTER_CUBIC)
     clean, _ = synthetic_low_light(image, np.random.default_rng(3), noise=False)
     noisy, _ = synthetic_low_light(image, np.random.default_rng(3))
     target, enhanced = sgz(clean), sgz(noisy)
     photo, frame = (denoise(noisy, enhanced, "fast", video=v) for v in (False, True))
-    assert rms(photo, target) < 0.5 * rms(enhanced, target)  # 59% less in NOTES
-    assert rms(photo, target) < 0.8 * rms(frame, target)  # the video grid: 44% less
+    assert rms(photo, target) < 0.6 * rms(enhanced, target)  # 50% less in NOTES
+    assert rms(photo, target) < 0.85 * rms(frame, target)  # the video grid: 35% less
     assert rms(denoise(clean, target, "fast"), target) <= 1.0  # noise-free: left alone
 
 

@@ -33,6 +33,17 @@ def test_matches_reference(device, n, c, h, w, radius):
         torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("h, w, radius", [(20, 4000, 1), (7, 16384, 1), (9, 8000, 2)])
+def test_bands_of_rows_on_the_cpu(cpu_device, h, w, radius):
+    """The CPU kernel's bands of about 32k values a row set (6 rows of 4,000 columns at radius 1,
+    then bands of one row), each band's A and B recomputed r rows beyond its ends."""
+    guide, eps = inputs(1, 2, h, w, cpu_device)
+    rtol, atol = TOLERANCES[torch.float32]
+    for out, expected in zip(ops.guided_coefficients(guide, eps, radius),
+                             reference.guided_coefficients(guide, eps, radius)):
+        torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+
+
 def test_matches_opencv_box_filters():
     """The maps as sgz_fast.denoise made them with cv2.blur (BORDER_REFLECT), in levels."""
     guide, eps = inputs(1, 3, 31, 45, "cpu", scale=255.0)

@@ -3,15 +3,18 @@
 // of (2r + 1)^2 pixels mirrored at the borders. The low-resolution step of sgz_fast.denoise's
 // fast filter, which affine_uint8 then applies at full size.
 //
-// Two passes over rows of every plane, each a parallel loop: A and B of every pixel into a
-// (2, N, C, h, w) buffer, then their window means into a and b. Per row, the 2r + 1 rows are
-// summed per column into a row of scratch (kernels/guided_kernels.cpp): the planes are read
-// 2r + 1 times from cache, no plane-sized temporaries but A and B. Memory: a and b, A and B
-// (4 x the guide), and 3 (w + 2r) floats of scratch per thread.
+// Per band of rows of one plane (bands split between threads): A and B (common/guided.h) of
+// the band's rows and of the r rows beyond each end into a buffer of about 256 KB, then their
+// window means into a and b. Per row, the 2r + 1 rows are summed per column into a row of
+// scratch (kernels/guided_kernels.cpp). A and B never leave L2 (a plane-sized buffer of them
+// was 12 MB at 540 x 960 x 3, written and read back); the price is 2r rows of A and B
+// computed twice per band, 6% at radius 1 and 960 columns. Memory: a and b, and per thread
+// the band buffer and 3 (w + 2r) floats of scratch.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -30,30 +33,33 @@ std::tuple<at::Tensor, at::Tensor> guided_coefficients_cpu(const at::Tensor& gui
   at::Tensor a = at::empty_like(guide, at::MemoryFormat::Contiguous);
   at::Tensor b = at::empty_like(guide, at::MemoryFormat::Contiguous);
   if (guide.numel() == 0) return {a, b};
-  at::Tensor linear = at::empty({2, N, C, h, w}, guide.options());
-  const int64_t plane = h * w, rows = N * C * h, r = radius;
+  const int64_t plane = h * w, r = radius;
+  // Bands of rows of one plane, their A and B rows (the band's and r beyond each end) in a
+  // buffer of about 256 KB: L2.
+  const int64_t band = std::max<int64_t>(1, 32768 / w - 2 * r);
+  const int64_t bands_per_plane = (h + band - 1) / band;
   const float* in = guide.const_data_ptr<float>();
   const float* e = eps.const_data_ptr<float>();
-  float* A = linear.mutable_data_ptr<float>();
-  float* B = A + N * C * plane;
-  const auto& kernels = cpu::guided_kernels<float>();
-  const int64_t grain = std::max<int64_t>(1, 16384 / w);  // rows of about 16k values a task
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(3 * (w + 2 * r));
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t p = row / h, y = row % h, n = p / C, at = p * plane + y * w;
-      kernels.linear_row(in + p * plane, e + n * plane + y * w, y, h, w, r, A + at, B + at,
-                         scratch.data());
-    }
-  });
   float* a_out = a.mutable_data_ptr<float>();
   float* b_out = b.mutable_data_ptr<float>();
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(w + 2 * r);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t p = row / h, y = row % h, at = p * plane + y * w;
-      kernels.mean_row(A + p * plane, y, h, w, r, a_out + at, scratch.data());
-      kernels.mean_row(B + p * plane, y, h, w, r, b_out + at, scratch.data());
+  const auto& kernels = cpu::guided_kernels<float>();
+  at::parallel_for(0, N * C * bands_per_plane, 1, [&](int64_t begin, int64_t end) {
+    const int64_t capacity = std::min(h, band + 2 * r) * w;
+    std::vector<float> A(capacity), B(capacity), scratch(3 * (w + 2 * r));
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t p = task / bands_per_plane, n = p / C;
+      const int64_t y0 = task % bands_per_plane * band, y1 = std::min(h, y0 + band);
+      const int64_t first = std::max<int64_t>(0, y0 - r), last = std::min(h, y1 + r);
+      for (int64_t y = first; y < last; ++y) {
+        const int64_t at = (y - first) * w;
+        kernels.linear_row(in + p * plane, e + n * plane + y * w, y, h, w, r, A.data() + at,
+                           B.data() + at, scratch.data());
+      }
+      for (int64_t y = y0; y < y1; ++y) {
+        const int64_t at = p * plane + y * w;
+        kernels.mean_row(A.data(), first, y, h, w, r, a_out + at, scratch.data());
+        kernels.mean_row(B.data(), first, y, h, w, r, b_out + at, scratch.data());
+      }
     }
   });
   return {a, b};

@@ -13,14 +13,14 @@ namespace {
 
 // sums[r + x] = the sum over rows y - r .. y + r (mirrored at the plane's ends) of column x,
 // of the values or, SQUARE, of their squares; sums[0 .. r) and sums[r + w ..) the columns
-// beyond the ends, mirrored.
+// beyond the ends, mirrored. `rows` holds the plane's rows from `first` on.
 template <bool SQUARE>
-SGZ_ALWAYS_INLINE void column_sums(const float* plane, int64_t y, int64_t h, int64_t w, int64_t r,
-                                   float* __restrict sums) {
+SGZ_ALWAYS_INLINE void column_sums(const float* rows, int64_t first, int64_t y, int64_t h,
+                                   int64_t w, int64_t r, float* __restrict sums) {
   float* __restrict s = sums + r;
   for (int64_t x = 0; x < w; ++x) s[x] = 0.0f;
   for (int64_t k = -r; k <= r; ++k) {
-    const float* __restrict row = plane + reflect_index(y + k, h) * w;
+    const float* __restrict row = rows + (reflect_index(y + k, h) - first) * w;
     for (int64_t x = 0; x < w; ++x) s[x] += SQUARE ? row[x] * row[x] : row[x];
   }
   for (int64_t j = 1; j <= r; ++j) {
@@ -45,16 +45,16 @@ void linear_row(const float* plane, const float* eps, int64_t y, int64_t h, int6
   float* sums = scratch;
   float* mean = scratch + (w + 2 * r);
   float* mean_sq = mean + (w + 2 * r);
-  column_sums<false>(plane, y, h, w, r, sums);
+  column_sums<false>(plane, 0, y, h, w, r, sums);
   window_means(sums, w, r, mean);
-  column_sums<true>(plane, y, h, w, r, sums);
+  column_sums<true>(plane, 0, y, h, w, r, sums);
   window_means(sums, w, r, mean_sq);
   for (int64_t x = 0; x < w; ++x) self_guided_linear(mean[x], mean_sq[x], eps[x], A[x], B[x]);
 }
 
-void mean_row(const float* plane, int64_t y, int64_t h, int64_t w, int64_t r, float* out,
-              float* scratch) {
-  column_sums<false>(plane, y, h, w, r, scratch);
+void mean_row(const float* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r,
+              float* out, float* scratch) {
+  column_sums<false>(rows, first, y, h, w, r, scratch);
   window_means(scratch, w, r, out);
 }
 

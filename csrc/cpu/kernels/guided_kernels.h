@@ -13,8 +13,10 @@ struct GuidedKernels {
   // of eps that goes with it; scratch holds 3 * (w + 2r) values.
   void (*linear_row)(const T* plane, const T* eps, int64_t y, int64_t h, int64_t w, int64_t r, T* A,
                      T* B, T* scratch);
-  // Row y of the window means of one h x w plane; scratch holds w + 2r values.
-  void (*mean_row)(const T* plane, int64_t y, int64_t h, int64_t w, int64_t r, T* out, T* scratch);
+  // Row y of the window means of one h x w plane, of which `rows` holds the rows from `first`
+  // on (those the window reaches); scratch holds w + 2r values.
+  void (*mean_row)(const T* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r, T* out,
+                   T* scratch);
 };
 
 }  // namespace sgz::cpu
