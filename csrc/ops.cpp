@@ -23,6 +23,13 @@ TORCH_LIBRARY(sgz_fast, m) {
   // (OpenCV's BORDER_REFLECT); the filter's output is a * guide + b. With affine_uint8, the
   // fast filter of sgz_fast.denoise.
   m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
+  // Its inputs for sgz_fast.denoise from 8-bit frames (N, H, W, C), enhanced and dark: the
+  // guide, area means of scale x scale pixels / 255 (N, C, H // scale, W // scale), and eps
+  // (N, 1, ...), (noise x gain)^2 / 255^2 with the gain from the two means' luma (weights
+  // `luma`), clamped to [1, max_gain].
+  m.def(
+      "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
+      "float[] luma) -> (Tensor, Tensor)");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

@@ -117,6 +117,36 @@ def check_guided_coefficients_args(guide, eps, radius):
         raise ValueError(f"guided_coefficients: radius must be >= 0; got {radius}")
 
 
+def check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma):
+    op = "guided_inputs_uint8"
+    check_frames_uint8(op, enhanced)
+    if not isinstance(dark, torch.Tensor):
+        raise TypeError(f"{op}: dark must be a torch.Tensor; got {type(dark).__name__}")
+    if dark.dim() != 4 or dark.dtype != torch.uint8:
+        raise TypeError(f"{op}: dark must be a 4-D uint8 tensor (N, H, W, C); got {dark.dtype} "
+                        f"with shape {list(dark.shape)}")
+    if dark.shape != enhanced.shape:
+        raise ValueError(f"{op}: dark must have the frames' shape {list(enhanced.shape)}; got "
+                         f"{list(dark.shape)}")
+    if dark.device != enhanced.device:
+        raise ValueError(f"{op}: frames and dark must be on the same device; frames are on "
+                         f"{enhanced.device}, dark is on {dark.device}")
+    if not isinstance(scale, int):
+        raise TypeError(f"{op}: scale must be an int; got {type(scale).__name__}")
+    if scale < 1:
+        raise ValueError(f"{op}: scale must be >= 1; got {scale}")
+    _, height, width, channels = enhanced.shape
+    if enhanced.numel() > 0 and (scale > height or scale > width):
+        raise ValueError(f"{op}: scale {scale} is larger than the frames ({height}x{width})")
+    if noise < 0:
+        raise ValueError(f"{op}: noise must be >= 0; got {noise:g}")  # as C++ prints it
+    if max_gain < 1:
+        raise ValueError(f"{op}: max_gain must be >= 1; got {max_gain:g}")
+    if len(luma) != channels:
+        raise ValueError(f"{op}: luma must have one weight per channel ({channels}); got "
+                         f"{len(luma)}")
+
+
 ACTIVATIONS = ("none", "relu", "tanh")
 
 

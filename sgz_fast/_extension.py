@@ -35,8 +35,8 @@ if TORCH_MISMATCH and LOAD_ERROR is None:
 LOADED = LOAD_ERROR is None
 
 
-OPS = ("curve_iter", "curve_iter_uint8", "affine_uint8", "guided_coefficients", "dsconv",
-       "factor_net")
+OPS = ("curve_iter", "curve_iter_uint8", "affine_uint8", "guided_coefficients",
+       "guided_inputs_uint8", "dsconv", "factor_net")
 
 
 def _devices_with_kernels(op):

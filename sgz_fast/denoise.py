@@ -41,6 +41,7 @@ MAX_GAIN = 16.0       # gains beyond it (near-black pixels) are taken as it
 NOISE_FLOOR = 0.8     # levels of the dark input: see noise_sigma
 NOISE_EVERY = 30      # VideoDenoiser: frames between two measurements of the noise
 _TO_GREY = {"rgb": cv2.COLOR_RGB2GRAY, "bgr": cv2.COLOR_BGR2GRAY}
+_LUMA = {"rgb": (0.299, 0.587, 0.114), "bgr": (0.114, 0.587, 0.299)}  # Rec. 601, as _TO_GREY
 
 
 def _luma(image, channels):
@@ -93,19 +94,13 @@ def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
     """(a, b), (1, 3, h, w) float32 tensors each: the self-guided filter's coefficient maps at
     1/s size for `enhanced` (made from `dark`, both (H, W, 3) uint8), eps per region from the
     brightening gain there (enhanced / dark, in luma); out = a * enhanced / 255 + b in [0, 1]
-    units. The maps by the fused op ``guided_coefficients``, from the area means of the bytes."""
-    h, w = enhanced.shape[0] // s, enhanced.shape[1] // s
-    p8, d8 = (cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in (enhanced, dark))
-    # The gain from the two images' area means, in luma; torch's in-place operations on the
-    # maps take a third of numpy's time at 540 x 960.
-    lumas = [torch.from_numpy(_luma(x, channels)) for x in (p8, d8)]
-    gain = lumas[0].add_(1).div_(lumas[1].add_(1)).clamp_(1.0, MAX_GAIN)
+    units. Both steps fused ops: the guide and eps from the bytes (guided_inputs_uint8), then
+    the maps (guided_coefficients)."""
+    frames = (torch.from_numpy(np.ascontiguousarray(x))[None] for x in (enhanced, dark))
     # Noise of the output at low resolution: averaging s x s pixels divides its deviation by s.
-    eps = gain.mul_(gain).mul_((K * sigma_in / s) ** 2).add_(1e-6)
-    guide = torch.from_numpy(p8).permute(2, 0, 1)[None].to(
-        torch.float32, memory_format=torch.contiguous_format)
-    a, b = ops.guided_coefficients(guide, eps[None, None], RADIUS)
-    return a, b.mul_(1 / 255)  # b in levels to [0, 1] units
+    guide, eps = ops.guided_inputs_uint8(*frames, s, K * sigma_in / s, MAX_GAIN,
+                                         _LUMA[channels])
+    return ops.guided_coefficients(guide, eps, RADIUS)
 
 
 def non_local_means(dark, enhanced, sigma_in, channels="rgb"):

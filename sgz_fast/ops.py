@@ -7,7 +7,8 @@ from . import _extension
 from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
                       check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
-                      check_factor_net_args, check_guided_coefficients_args)
+                      check_factor_net_args, check_guided_coefficients_args,
+                      check_guided_inputs_uint8_args)
 
 
 def _require(op, device):
@@ -118,6 +119,27 @@ if _extension.KERNELS["guided_coefficients"]:  # a build from older sources lack
         check_guided_coefficients_args(guide, eps, radius)
         return (torch.empty_like(guide, memory_format=torch.contiguous_format),
                 torch.empty_like(guide, memory_format=torch.contiguous_format))
+
+
+def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
+    """Fused :func:`sgz_fast.reference.guided_inputs_uint8`: the guide and eps read from the
+    two frames' bytes in one pass, no float copy of the frames. No gradient."""
+    if isinstance(enhanced, torch.Tensor):
+        _require("guided_inputs_uint8", enhanced.device)
+    return torch.ops.sgz_fast.guided_inputs_uint8.default(enhanced, dark, scale, float(noise),
+                                                          float(max_gain),
+                                                          [float(v) for v in luma])
+
+
+if _extension.KERNELS["guided_inputs_uint8"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::guided_inputs_uint8")
+    def _guided_inputs_uint8_fake(enhanced, dark, scale, noise, max_gain, luma):
+        check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma)
+        n, height, width, channels = enhanced.shape
+        h, w = height // scale, width // scale
+        return (enhanced.new_empty((n, channels, h, w), dtype=torch.float32),
+                enhanced.new_empty((n, 1, h, w), dtype=torch.float32))
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
-                      check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args)
+                      check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args,
+                      check_guided_inputs_uint8_args)
 
 
 def curve_iter(x, r, iterations=8):
@@ -112,6 +113,39 @@ def guided_coefficients(guide, eps, radius):
     var = (_window_mean(guide * guide, radius) - mean * mean).clamp_min(0)
     A = var / (var + eps)
     return _window_mean(A, radius), _window_mean(mean - A * mean, radius)
+
+
+def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
+    """The self-guided filter's inputs for sgz_fast.denoise from 8-bit frames: the guide, the
+    enhanced frames' means over blocks of scale x scale pixels in [0, 1] units (the rows and
+    columns beyond a whole block left out), and eps, the output's noise squared,
+    ``(noise * gain / 255)^2`` (plus 1e-6 levels^2), the gain being
+    ``(Le + 1) / (Ld + 1)`` clamped to [1, max_gain], Le and Ld the lumas (levels) of the
+    two frames' block means.
+
+    Args:
+        enhanced, dark: (N, H, W, C) uint8, the enhanced frames and the dark ones they came from.
+        scale: the block size s, 1 <= s <= H, W.
+        noise: the output noise at gain 1 in levels at the blocks' resolution, >= 0.
+        max_gain: the largest gain counted, >= 1.
+        luma: C weights of the channels (Rec. 601's 0.299, 0.587, 0.114 for RGB).
+
+    Returns:
+        (guide, eps): (N, C, H // s, W // s) and (N, 1, H // s, W // s) float32.
+    """
+    check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma)
+    n, height, width, channels = enhanced.shape
+    h, w = height // scale, width // scale
+    if n * h * w == 0:
+        return enhanced.new_empty((n, channels, h, w), dtype=torch.float32), \
+            enhanced.new_empty((n, 1, h, w), dtype=torch.float32)
+    means = [F.avg_pool2d(x[:, :h * scale, :w * scale].permute(0, 3, 1, 2).float(), scale)
+             for x in (enhanced, dark)]
+    weights = torch.tensor(luma, dtype=torch.float32, device=enhanced.device).view(1, -1, 1, 1)
+    luma_e, luma_d = ((m * weights).sum(1, keepdim=True) for m in means)
+    gain = ((luma_e + 1) / (luma_d + 1)).clamp(1.0, max_gain)
+    eps = ((noise * gain) ** 2 + 1e-6) / (255.0 * 255.0)
+    return means[0] / 255.0, eps
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

@@ -21,7 +21,8 @@ from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
-from test_guided_coefficients import SHAPES as GUIDED_SHAPES, inputs as guided_inputs
+from test_guided_coefficients import (INPUT_SHAPES as GUIDED_INPUT_SHAPES, RGB, frame_pair,
+                                      SHAPES as GUIDED_SHAPES, inputs as guided_inputs)
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATION = ROOT / "tests" / "cuda_emulation"
@@ -334,3 +335,29 @@ def test_guided_coefficients_grid_stride(gpu):
                              reference.guided_coefficients(guide, eps, 1)):
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     assert gpu.take_launches().tolist() == [[8, 1, 1], [8, 1, 1]]
+
+
+# ---- guided_inputs_uint8 ------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, h, w, c, scale", GUIDED_INPUT_SHAPES)
+def test_guided_inputs_uint8_matches_reference(gpu, n, h, w, c, scale):
+    enhanced, dark = frame_pair(n, h, w, c, "cpu")
+    luma = [0.25] * c
+    rtol, atol = TOLERANCES[torch.float32]
+    for out, expected in zip(gpu.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0, luma),
+                             reference.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0,
+                                                           luma)):
+        torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+
+
+@emulated(multiprocessors=1)
+def test_guided_inputs_uint8_grid_stride_and_channel_limit(gpu):
+    """One SM: 8 blocks for 3,000 pixels; frames of more than 4 channels are refused."""
+    enhanced, dark = frame_pair(2, 60, 100, 3, "cpu")
+    for out, expected in zip(gpu.guided_inputs_uint8(enhanced, dark, 2, 1.0, 16.0, list(RGB)),
+                             reference.guided_inputs_uint8(enhanced, dark, 2, 1.0, 16.0, RGB)):
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert gpu.take_launches().tolist() == [[8, 1, 1]]
+    five = torch.zeros(1, 4, 4, 5, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="frames of up to 4 channels; got 5"):
+        gpu.guided_inputs_uint8(five, five, 2, 1.0, 16.0, [0.2] * 5)

@@ -44,6 +44,9 @@ CASES = {
        for k, (make, _) in test_affine_uint8.CASES.items()},
     **{f"guided_coefficients: {k}": (OPS.guided_coefficients.default, make)
        for k, (make, _) in test_guided_coefficients.CASES.items()},
+    **{f"guided_inputs_uint8: {k}": (OPS.guided_inputs_uint8.default,
+                                     lambda make=make: (*make()[:5], list(make()[5])))
+       for k, (make, _) in test_guided_coefficients.INPUT_CASES.items()},
     **{f"dsconv: {k}": (OPS.dsconv.default, lambda make=make: make("cpu"))
        for k, (make, _) in test_dsconv_errors.CASES.items()},
     "dsconv: no inputs": (OPS.dsconv.default, lambda: ([], *test_dsconv_errors.good("cpu")[1:])),

@@ -1,5 +1,6 @@
-"""guided_coefficients: the self-guided filter's coefficient maps (the fast denoise's
-low-resolution step), fused vs reference vs OpenCV's box filter, and its errors."""
+"""The fast denoise's two low-resolution steps: guided_inputs_uint8 (the guide and eps from the
+bytes) and guided_coefficients (the self-guided filter's coefficient maps), fused vs reference
+(and vs OpenCV's box filter), and their errors."""
 import cv2
 import numpy as np
 import pytest
@@ -116,4 +117,99 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_explained(fn, case):
     make_args, message = CASES[case]
+    assert_explained(fn, make_args(), message)
+
+
+# ---- guided_inputs_uint8 ----------------------------------------------------------------------
+
+RGB = (0.299, 0.587, 0.114)
+# (N, H, W, C, scale): the denoise's scale 2 on odd sizes (the last row and column left out),
+# scale 1, 4, one block per frame, one channel, four channels, batch.
+INPUT_SHAPES = [(1, 17, 23, 3, 2), (2, 8, 8, 3, 1), (1, 12, 20, 3, 4), (1, 5, 7, 3, 5),
+                (1, 9, 9, 1, 3), (1, 6, 10, 4, 2), (3, 4, 6, 3, 2)]
+
+
+def frame_pair(n, h, w, c, device):
+    dark = torch.randint(0, 60, (n, h, w, c), dtype=torch.uint8, device=device)
+    enhanced = (dark.int() * 4 + torch.randint(0, 20, dark.shape, device=device)).clamp(0, 255)
+    return enhanced.to(torch.uint8), dark
+
+
+@pytest.mark.parametrize("n, h, w, c, scale", INPUT_SHAPES)
+def test_inputs_match_reference(device, n, h, w, c, scale):
+    enhanced, dark = frame_pair(n, h, w, c, device)
+    luma = (RGB + (0.2,))[:c] if c != 1 else (1.0,)
+    rtol, atol = TOLERANCES[torch.float32]
+    out = ops.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0, luma)
+    expected = reference.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0, luma)
+    assert out[0].shape == (n, c, h // scale, w // scale) and out[1].shape == (n, 1, h // scale,
+                                                                              w // scale)
+    for x, y in zip(out, expected):
+        torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
+
+
+def test_inputs_gain_and_channel_order(device):
+    """eps is (noise x gain)^2 in [0, 1] units, the gain from the lumas, clamped to [1, 16];
+    BGR frames with reversed weights give what RGB ones do."""
+    dark = torch.full((1, 4, 4, 3), 9, dtype=torch.uint8, device=device)
+    enhanced = torch.full_like(dark, 49)  # gain (49 + 1) / (9 + 1) = 5
+    guide, eps = ops.guided_inputs_uint8(enhanced, dark, 2, 2.0, 16.0, RGB)
+    torch.testing.assert_close(guide, torch.full((1, 3, 2, 2), 49 / 255, device=device))
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (100 + 1e-6) / 255 ** 2,
+                                               device=device))
+    _, eps = ops.guided_inputs_uint8(dark, enhanced, 2, 2.0, 16.0, RGB)  # brighter dark: gain 1
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (4 + 1e-6) / 255 ** 2,
+                                               device=device))
+    _, eps = ops.guided_inputs_uint8(enhanced, torch.zeros_like(dark), 2, 2.0, 16.0, RGB)
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (32 ** 2 + 1e-6) / 255 ** 2,
+                                               device=device))  # 50 clamped to 16
+    enhanced, dark = frame_pair(1, 8, 10, 3, device)
+    rgb = ops.guided_inputs_uint8(enhanced, dark, 2, 1.0, 16.0, RGB)
+    bgr = ops.guided_inputs_uint8(enhanced.flip(-1), dark.flip(-1), 2, 1.0, 16.0, RGB[::-1])
+    torch.testing.assert_close(bgr[0].flip(1), rgb[0])
+    torch.testing.assert_close(bgr[1], rgb[1])
+
+
+def test_inputs_non_contiguous_empty_and_opcheck(device):
+    enhanced, dark = frame_pair(1, 6, 8, 3, device)
+    strided = enhanced.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    for x, y in zip(ops.guided_inputs_uint8(strided, dark, 2, 1.0, 16.0, RGB),
+                    ops.guided_inputs_uint8(enhanced, dark, 2, 1.0, 16.0, RGB)):
+        assert torch.equal(x, y)
+    empty = torch.empty(0, 4, 4, 3, dtype=torch.uint8, device=device)
+    guide, eps = ops.guided_inputs_uint8(empty, empty, 2, 1.0, 16.0, RGB)
+    assert guide.shape == (0, 3, 2, 2) and eps.shape == (0, 1, 2, 2)
+    torch.library.opcheck(torch.ops.sgz_fast.guided_inputs_uint8.default,
+                          (enhanced, dark, 2, 1.0, 16.0, list(RGB)))
+
+
+def frames_():
+    return torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+
+
+INPUT_CASES = {
+    "float frames": (lambda: (frames_().float(), frames_(), 2, 1.0, 16.0, RGB),
+                     r"frames must be a 4-D uint8 tensor"),
+    "float dark": (lambda: (frames_(), frames_().float(), 2, 1.0, 16.0, RGB),
+                   r"dark must be a 4-D uint8 tensor \(N, H, W, C\)"),
+    "dark shape": (lambda: (frames_(), frames_()[:, :7], 2, 1.0, 16.0, RGB),
+                   r"dark must have the frames' shape \[2, 8, 8, 3\]; got \[2, 7, 8, 3\]"),
+    "scale 0": (lambda: (frames_(), frames_(), 0, 1.0, 16.0, RGB), r"scale must be >= 1; got 0"),
+    "scale too large": (lambda: (frames_(), frames_(), 9, 1.0, 16.0, RGB),
+                        r"scale 9 is larger than the frames \(8x8\)"),
+    "negative noise": (lambda: (frames_(), frames_(), 2, -1.0, 16.0, RGB),
+                       r"noise must be >= 0; got -1"),
+    "max_gain below 1": (lambda: (frames_(), frames_(), 2, 1.0, 0.5, RGB),
+                         r"max_gain must be >= 1; got 0.5"),
+    "luma weights": (lambda: (frames_(), frames_(), 2, 1.0, 16.0, RGB[:2]),
+                     r"luma must have one weight per channel \(3\); got 2"),
+    "devices": (lambda: (frames_(), frames_().to("meta"), 2, 1.0, 16.0, RGB), r"same device"),
+}
+
+
+@pytest.mark.parametrize("fn", [ops.guided_inputs_uint8, reference.guided_inputs_uint8],
+                         ids=["fused", "reference"])
+@pytest.mark.parametrize("case", sorted(INPUT_CASES))
+def test_inputs_bad_input_is_explained(fn, case):
+    make_args, message = INPUT_CASES[case]
     assert_explained(fn, make_args(), message)

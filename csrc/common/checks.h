@@ -116,6 +116,33 @@ inline void check_guided_coefficients_args(const at::Tensor& guide, const at::Te
   TORCH_CHECK_VALUE(radius >= 0, "guided_coefficients: radius must be >= 0; got ", radius);
 }
 
+// guided_inputs_uint8: two frames of one shape, area means of scale x scale pixels.
+inline void check_guided_inputs_uint8_args(const at::Tensor& enhanced, const at::Tensor& dark,
+                                           int64_t scale, double noise, double max_gain,
+                                           at::ArrayRef<double> luma) {
+  check_frames_uint8("guided_inputs_uint8", enhanced);
+  TORCH_CHECK_TYPE(dark.dim() == 4 && dark.scalar_type() == at::kByte,
+                   "guided_inputs_uint8: dark must be a 4-D uint8 tensor (N, H, W, C); got ",
+                   dark.scalar_type(), " with shape ", dark.sizes());
+  TORCH_CHECK_VALUE(dark.sizes() == enhanced.sizes(),
+                    "guided_inputs_uint8: dark must have the frames' shape ", enhanced.sizes(),
+                    "; got ", dark.sizes());
+  TORCH_CHECK_VALUE(dark.device() == enhanced.device(),
+                    "guided_inputs_uint8: frames and dark must be on the same device; frames "
+                    "are on ",
+                    enhanced.device(), ", dark is on ", dark.device());
+  TORCH_CHECK_VALUE(scale >= 1, "guided_inputs_uint8: scale must be >= 1; got ", scale);
+  TORCH_CHECK_VALUE(
+      enhanced.numel() == 0 || (scale <= enhanced.size(1) && scale <= enhanced.size(2)),
+      "guided_inputs_uint8: scale ", scale, " is larger than the frames (", enhanced.size(1), "x",
+      enhanced.size(2), ")");
+  TORCH_CHECK_VALUE(noise >= 0, "guided_inputs_uint8: noise must be >= 0; got ", noise);
+  TORCH_CHECK_VALUE(max_gain >= 1, "guided_inputs_uint8: max_gain must be >= 1; got ", max_gain);
+  TORCH_CHECK_VALUE(static_cast<int64_t>(luma.size()) == enhanced.size(3),
+                    "guided_inputs_uint8: luma must have one weight per channel (",
+                    enhanced.size(3), "); got ", luma.size());
+}
+
 }  // namespace sgz
 
 namespace sgz {

@@ -29,4 +29,16 @@ SGZ_HD void self_guided_linear(T mean, T mean_sq, T eps, T& A, T& B) {
   B = mean - A * mean;
 }
 
+// sgz_fast.denoise's regulariser of one low-resolution pixel, in [0, 1] units squared: the
+// output's noise there squared, (noise x gain)^2, noise in levels and gain = (Le + 1) /
+// (Ld + 1) clamped to [1, max_gain], Le and Ld the lumas (levels) of the enhanced and the dark
+// image's area means there; a floor of 1e-6 levels^2 keeps A finite where both are flat.
+SGZ_HD float gain_regulariser(float luma_enhanced, float luma_dark, float noise, float max_gain) {
+  float gain = (luma_enhanced + 1.0f) / (luma_dark + 1.0f);
+  gain = gain > 1.0f ? gain : 1.0f;
+  gain = gain < max_gain ? gain : max_gain;
+  const float deviation = noise * gain;
+  return (deviation * deviation + 1e-6f) / (255.0f * 255.0f);
+}
+
 }  // namespace sgz

@@ -14,6 +14,7 @@
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
 #include "cuda/guided_coefficients.cuh"
+#include "cuda/guided_inputs_uint8.cuh"
 
 namespace sgz::emu {
 
@@ -115,6 +116,9 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations) -> Tensor");
   m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
   m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
+  m.def(
+      "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
+      "float[] luma) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
@@ -126,4 +130,5 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("curve_iter_uint8", &sgz::gpu::curve_iter_uint8_forward<EmulatedDevice>);
   m.impl("affine_uint8", &sgz::gpu::affine_uint8_forward<EmulatedDevice>);
   m.impl("guided_coefficients", &sgz::gpu::guided_coefficients_forward<EmulatedDevice>);
+  m.impl("guided_inputs_uint8", &sgz::gpu::guided_inputs_uint8_forward<EmulatedDevice>);
 }

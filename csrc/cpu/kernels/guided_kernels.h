@@ -1,6 +1,6 @@
 #pragma once
-// The table of hot loops of the guided_coefficients CPU kernel (cpu/guided_coefficients.cpp)
-// for one capability level; T is float.
+// The table of hot loops of the guided filter's CPU kernels (cpu/guided_coefficients.cpp,
+// cpu/guided_inputs_uint8.cpp) for one capability level; T is float.
 #include <cstdint>
 
 #include "../capability.h"
@@ -17,6 +17,12 @@ struct GuidedKernels {
   // on (those the window reaches); scratch holds w + 2r values.
   void (*mean_row)(const T* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r, T* out,
                    T* scratch);
+  // Row y of guided_inputs_uint8 from its `s` rows of W * C bytes at enhanced and dark (rows
+  // W * C apart): w guide values per channel, channel c's at guide + c * plane, and w values of
+  // eps; luma holds C weights; scratch holds 2 * (w * s + w) * C values.
+  void (*inputs_row)(const uint8_t* enhanced, const uint8_t* dark, int64_t W, int64_t C, int64_t s,
+                     int64_t w, const T* luma, T noise, T max_gain, T* guide, int64_t plane, T* eps,
+                     T* scratch);
 };
 
 }  // namespace sgz::cpu
