@@ -10,9 +10,10 @@ most are cleaned most; bright ones, barely brightened, are left alone.
   guided by the enhanced image itself, with the regulariser eps = (K sigma_out)^2 per region:
   structure well above the noise is kept, flat noisy regions are averaged. Its coefficients
   are computed at 1/s of the size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) by
-  the fused op ``guided_coefficients`` and applied at full size by the fused op
-  ``affine_uint8``, one pass over the bytes. s = 2 (1 under 512 px); 4K video frames take a
-  coarser grid (s = 4), which halves their time.
+  the fused ops ``guided_inputs_uint8`` (the guide and eps from the bytes) and
+  ``guided_coefficients``, and applied at full size by the fused op ``affine_uint8``, one pass
+  over the bytes. s = 2 (1 under 512 px); 4K video frames take a coarser grid (s = 4), which
+  halves their time.
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the

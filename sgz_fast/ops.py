@@ -106,7 +106,7 @@ if _extension.KERNELS["affine_uint8"]:  # a build from older sources lacks it
 
 def guided_coefficients(guide, eps, radius):
     """Fused :func:`sgz_fast.reference.guided_coefficients`: the self-guided filter's maps
-    (a, b) in two passes over rows, no plane-sized temporaries but A and B. No gradient."""
+    (a, b), A and B made and averaged in bands of rows that stay in cache. No gradient."""
     if isinstance(guide, torch.Tensor):
         _require("guided_coefficients", guide.device)
     return torch.ops.sgz_fast.guided_coefficients.default(guide, eps, radius)
