@@ -1,7 +1,7 @@
 """sgz-enhance on a 1080p video end to end (decode, enhance, encode to H.264, audio copied),
 beside its parts in the same run: decoding alone, encoding alone, the pipeline with the model
-replaced by a copy, and the model alone; then the flicker of the output with --temporal off
-and on.
+replaced by a copy, and the model alone; also end to end with --denoise fast; then the
+flicker of the output with --temporal off and on.
 
     python benchmarks/bench_video.py [--frames 120] [--device cpu|cuda]
 
@@ -147,19 +147,23 @@ def main():
     total_s = seconds(lambda: enhance.main([str(clip), "-o", str(work / "out"), *run]))
     fast_s = seconds(lambda: enhance.main([str(clip), "-o", str(work / "fast"), *run,
                                            "--preset", "ultrafast"]))
+    denoise_s = seconds(lambda: enhance.main([str(clip), "-o", str(work / "denoised"), *run,
+                                              "--denoise", "fast"]))
     n = len(frames)
     fps = {"decode_fps": n / decode_s, "encode_fps": n / encode_s,
            "copy_pipeline_fps": n / copy_s, "model_fps": n / model_s,
-           "end_to_end_fps": n / total_s, "end_to_end_ultrafast_fps": n / fast_s}
+           "end_to_end_fps": n / total_s, "end_to_end_ultrafast_fps": n / fast_s,
+           "end_to_end_denoise_fast_fps": n / denoise_s}
     results = {"frames": n, **{k: round(v, 1) for k, v in fps.items()}}
     line = (f"| {WIDTH}x{HEIGHT} | {n} | {results['decode_fps']} | {results['encode_fps']} | "
             f"{results['copy_pipeline_fps']} | {results['model_fps']} | "
-            f"{results['end_to_end_fps']} | {results['end_to_end_ultrafast_fps']} |")
+            f"{results['end_to_end_fps']} | {results['end_to_end_ultrafast_fps']} | "
+            f"{results['end_to_end_denoise_fast_fps']} |")
     print(line)
     header = ["| size | frames | decode alone fps | encode alone fps | pipeline with a copy "
               "for the model fps | model alone fps | sgz-enhance end to end fps | the same "
-              "with --preset ultrafast fps |",
-              "|---|---|---|---|---|---|---|---|"]
+              "with --preset ultrafast fps | end to end with --denoise fast fps |",
+              "|---|---|---|---|---|---|---|---|---|"]
     notes = [f"- PyAV {av.__version__}; the clip: H.264 1080p30 with an AAC stereo track, copied "
              "to the output packet for packet",
              "- sgz-enhance: bundled weights, scale 12, float32, uint8 frame path, H.264 CRF 18 "
