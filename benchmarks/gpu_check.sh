@@ -40,7 +40,8 @@ step tests "$PY" -m pytest -q -rs tests -k cuda
 # compute-sanitizer on a short selection, where a probe shows it works on this machine:
 # memcheck (out-of-bounds, misaligned accesses) on every kernel, racecheck (shared memory
 # hazards) on dsconv, the kernels with shared memory.
-SHORT="tests/test_dsconv.py tests/test_curve_iter.py tests/test_curve_uint8.py"
+SHORT="tests/test_dsconv.py tests/test_curve_iter.py tests/test_curve_uint8.py tests/test_affine_uint8.py
+  tests/test_guided_coefficients.py"
 if timeout 120 compute-sanitizer --tool memcheck "$PY" -c \
     "import torch; torch.ones(8, device='cuda').sum().item()" > "$OUT/sanitizer-probe.log" 2>&1; then
   step memcheck timeout 240 compute-sanitizer --tool memcheck --error-exitcode 1 \
