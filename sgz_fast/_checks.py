@@ -49,12 +49,12 @@ def check_curve_backward_args(grad, x, r, iterations):
                          f"{grad.device}")
 
 
-def check_frames_uint8(op, frames):
+def check_frames_uint8(op, frames, name="frames"):
     """The 8-bit frame ops' frames: (N, H, W, C) uint8 as decoders give them."""
     if not isinstance(frames, torch.Tensor):
-        raise TypeError(f"{op}: frames must be a torch.Tensor; got {type(frames).__name__}")
+        raise TypeError(f"{op}: {name} must be a torch.Tensor; got {type(frames).__name__}")
     if frames.dim() != 4 or frames.dtype != torch.uint8:
-        raise TypeError(f"{op}: frames must be a 4-D uint8 tensor (N, H, W, C); got "
+        raise TypeError(f"{op}: {name} must be a 4-D uint8 tensor (N, H, W, C); got "
                         f"{frames.dtype} with shape {list(frames.shape)}")
 
 
@@ -120,11 +120,7 @@ def check_guided_coefficients_args(guide, eps, radius):
 def check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma):
     op = "guided_inputs_uint8"
     check_frames_uint8(op, enhanced)
-    if not isinstance(dark, torch.Tensor):
-        raise TypeError(f"{op}: dark must be a torch.Tensor; got {type(dark).__name__}")
-    if dark.dim() != 4 or dark.dtype != torch.uint8:
-        raise TypeError(f"{op}: dark must be a 4-D uint8 tensor (N, H, W, C); got {dark.dtype} "
-                        f"with shape {list(dark.shape)}")
+    check_frames_uint8(op, dark, "dark")
     if dark.shape != enhanced.shape:
         raise ValueError(f"{op}: dark must have the frames' shape {list(enhanced.shape)}; got "
                          f"{list(dark.shape)}")

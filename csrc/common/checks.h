@@ -52,9 +52,10 @@ inline void check_curve_backward_args(const at::Tensor& grad, const at::Tensor& 
 
 // The 8-bit frame ops: frames (N, H, W, C) uint8 as decoders give them, and per-channel maps
 // (N, C, h, w) float32 at most the frames' size, upsampled by the kernels.
-inline void check_frames_uint8(const char* op, const at::Tensor& frames) {
-  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte, op,
-                   ": frames must be a 4-D uint8 tensor (N, H, W, C); got ", frames.scalar_type(),
+inline void check_frames_uint8(const char* op, const at::Tensor& frames,
+                               const char* name = "frames") {
+  TORCH_CHECK_TYPE(frames.dim() == 4 && frames.scalar_type() == at::kByte, op, ": ", name,
+                   " must be a 4-D uint8 tensor (N, H, W, C); got ", frames.scalar_type(),
                    " with shape ", frames.sizes());
 }
 
@@ -121,9 +122,7 @@ inline void check_guided_inputs_uint8_args(const at::Tensor& enhanced, const at:
                                            int64_t scale, double noise, double max_gain,
                                            at::ArrayRef<double> luma) {
   check_frames_uint8("guided_inputs_uint8", enhanced);
-  TORCH_CHECK_TYPE(dark.dim() == 4 && dark.scalar_type() == at::kByte,
-                   "guided_inputs_uint8: dark must be a 4-D uint8 tensor (N, H, W, C); got ",
-                   dark.scalar_type(), " with shape ", dark.sizes());
+  check_frames_uint8("guided_inputs_uint8", dark, "dark");
   TORCH_CHECK_VALUE(dark.sizes() == enhanced.sizes(),
                     "guided_inputs_uint8: dark must have the frames' shape ", enhanced.sizes(),
                     "; got ", dark.sizes());

@@ -46,29 +46,35 @@ __device__ __forceinline__ float window_mean(const float* __restrict__ plane, in
   return total * s.inv_area;
 }
 
+// Pixel i of the (N * C) planes of h x w: its plane p, its index `at` in the plane, its row
+// and column.
+struct PlanePixel {
+  int64_t p, at, y, x;
+  __device__ __forceinline__ PlanePixel(int64_t i, const GuidedShape& s)
+      : p(i / (s.h * s.w)), at(i - p * s.h * s.w), y(at / s.w), x(at - y * s.w) {}
+};
+
 __global__ void __launch_bounds__(kThreads)
     guided_linear_kernel(const float* __restrict__ guide, const float* __restrict__ eps,
                          float* __restrict__ A, float* __restrict__ B, GuidedShape s) {
-  const int64_t plane_size = s.h * s.w;
   for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < s.pixels;
        i += int64_t{gridDim.x} * kThreads) {
-    const int64_t p = i / plane_size, at = i - p * plane_size, y = at / s.w, x = at - y * s.w;
-    const float* plane = guide + p * plane_size;
-    const float mean = window_mean<false>(plane, y, x, s);
-    const float mean_sq = window_mean<true>(plane, y, x, s);
-    self_guided_linear(mean, mean_sq, eps[(p / s.C) * plane_size + at], A[i], B[i]);
+    const PlanePixel px(i, s);
+    const float* plane = guide + px.p * s.h * s.w;
+    const float mean = window_mean<false>(plane, px.y, px.x, s);
+    const float mean_sq = window_mean<true>(plane, px.y, px.x, s);
+    self_guided_linear(mean, mean_sq, eps[(px.p / s.C) * s.h * s.w + px.at], A[i], B[i]);
   }
 }
 
 __global__ void __launch_bounds__(kThreads)
     guided_means_kernel(const float* __restrict__ A, const float* __restrict__ B,
                         float* __restrict__ a, float* __restrict__ b, GuidedShape s) {
-  const int64_t plane_size = s.h * s.w;
   for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < s.pixels;
        i += int64_t{gridDim.x} * kThreads) {
-    const int64_t p = i / plane_size, at = i - p * plane_size, y = at / s.w, x = at - y * s.w;
-    a[i] = window_mean<false>(A + p * plane_size, y, x, s);
-    b[i] = window_mean<false>(B + p * plane_size, y, x, s);
+    const PlanePixel px(i, s);
+    a[i] = window_mean<false>(A + px.p * s.h * s.w, px.y, px.x, s);
+    b[i] = window_mean<false>(B + px.p * s.h * s.w, px.y, px.x, s);
   }
 }
 
