@@ -66,21 +66,38 @@ SGZ_ALWAYS_INLINE void outer_block(const T* a, const T* b, int64_t stride, int64
   }
 }
 
+// Rows [o, o + MO) of a against every row of b: blocks of kOuterB rows of b, then single rows.
+template <typename T, int MO>
+SGZ_ALWAYS_INLINE void outer_row_block(const T* a, const T* b, int64_t stride, int64_t X, int64_t o,
+                                       int64_t K, T* acc) {
+  const int64_t k_full = K - K % kOuterB;
+  for (int64_t c = 0; c < k_full; c += kOuterB) {
+    outer_block<T, MO, kOuterB>(a, b, stride, X, o, c, K, acc);
+  }
+  for (int64_t c = k_full; c < K; ++c) outer_block<T, MO, 1>(a, b, stride, X, o, c, K, acc);
+}
+
+// The last `left` < kOuterA rows of a as one block of exactly that many (e_conv7's 3 outputs:
+// 3 x kOuterB sums, not 1 x 1 blocks, whose single chain of FMAs waits on each one's latency).
+template <typename T, int MO>
+SGZ_ALWAYS_INLINE void outer_row_rest(const T* a, const T* b, int64_t stride, int64_t X, int64_t o,
+                                      int64_t left, int64_t K, T* acc) {
+  if constexpr (MO > 0) {
+    if (left == MO) {
+      outer_row_block<T, MO>(a, b, stride, X, o, K, acc);
+    } else {
+      outer_row_rest<T, MO - 1>(a, b, stride, X, o, left, K, acc);
+    }
+  }
+}
+
 template <typename T>
 SGZ_ALWAYS_INLINE void outer_products(const T* a, const T* b, int64_t stride, int64_t X, int64_t M,
                                       int64_t K, T* acc) {
-  const int64_t m_full = M - M % kOuterA, k_full = K - K % kOuterB;
-  for (int64_t o = 0; o < m_full; o += kOuterA) {
-    for (int64_t c = 0; c < k_full; c += kOuterB) {
-      outer_block<T, kOuterA, kOuterB>(a, b, stride, X, o, c, K, acc);
-    }
-    for (int64_t c = k_full; c < K; ++c) {
-      outer_block<T, kOuterA, 1>(a, b, stride, X, o, c, K, acc);
-    }
-  }
-  for (int64_t o = m_full; o < M; ++o) {
-    for (int64_t c = 0; c < K; ++c) outer_block<T, 1, 1>(a, b, stride, X, o, c, K, acc);
-  }
+  const int64_t m_full = M - M % kOuterA;
+  for (int64_t o = 0; o < m_full; o += kOuterA)
+    outer_row_block<T, kOuterA>(a, b, stride, X, o, K, acc);
+  outer_row_rest<T, kOuterA - 1>(a, b, stride, X, m_full, M - m_full, K, acc);
 }
 
 template <typename T>
