@@ -105,7 +105,7 @@ SGZ_ALWAYS_INLINE void inputs_row_impl(const uint8_t* enhanced, const uint8_t* d
     const float* __restrict sums = sd + c * w;
     for (int64_t x = 0; x < w; ++x) out_eps[x] += weight * (sums[x] / area);
   }
-  float* __restrict luma_e = ce;  // the row sums are spent: the enhanced means' luma
+  float* __restrict luma_e = sd + C * w;  // the enhanced means' luma
   for (int64_t x = 0; x < w; ++x) luma_e[x] = 0.0f;
   for (int64_t c = 0; c < C; ++c) {
     const float weight = luma[c];
@@ -125,8 +125,8 @@ SGZ_ALWAYS_INLINE void inputs_row_impl(const uint8_t* enhanced, const uint8_t* d
 void inputs_row(const uint8_t* enhanced, const uint8_t* dark, int64_t W, int64_t C, int64_t s,
                 int64_t w, const float* luma, float noise, float max_gain, float* guide,
                 int64_t plane, float* eps, float* scratch) {
-  // RGB frames at the denoise's scale 2 with every loop's trip count known (the block sums
-  // then vectorize as loads of interleaved groups), RGB at other scales, the rest.
+  // RGB frames at the denoise's scale 2 with every loop's trip count known (the block sums,
+  // strided and scalar, fully unrolled: 3.3 -> 2.0 ms at 1080p), RGB at other scales, the rest.
   if (C == 3 && s == 2) {
     inputs_row_impl<3, 2>(enhanced, dark, W, C, s, w, luma, noise, max_gain, guide, plane, eps,
                           scratch);

@@ -19,7 +19,7 @@ struct GuidedKernels {
                    T* scratch);
   // Row y of guided_inputs_uint8 from its `s` rows of W * C bytes at enhanced and dark (rows
   // W * C apart): w guide values per channel, channel c's at guide + c * plane, and w values of
-  // eps; luma holds C weights; scratch holds 2 * (w * s + w) * C values.
+  // eps; luma holds C weights; scratch holds 2 * (w * s + w) * C + w values.
   void (*inputs_row)(const uint8_t* enhanced, const uint8_t* dark, int64_t W, int64_t C, int64_t s,
                      int64_t w, const T* luma, T noise, T max_gain, T* guide, int64_t plane, T* eps,
                      T* scratch);
