@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t n = i / (s.h * s.w), at = i - n * s.h * s.w, y = at / s.w, x = at - y * s.w;
     float luma_e = 0.0f, luma_d = 0.0f;
     for (int64_t c = 0; c < s.C; ++c) {
-      // Rows first, then columns: the sums are whole numbers, exact in float in any order.
+      // Rows first, then columns: whole numbers, exact in float in any order for s <= 256.
       float se = 0.0f, sd = 0.0f;
       for (int64_t k = 0; k < s.s; ++k) {
         const int64_t row = ((n * s.H + y * s.s + k) * s.W + x * s.s) * s.C + c;

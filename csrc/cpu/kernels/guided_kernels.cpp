@@ -62,10 +62,11 @@ void mean_row(const float* rows, int64_t first, int64_t y, int64_t h, int64_t w,
   window_means(scratch, w, r, out);
 }
 
-// The area means of one row of blocks: the s byte rows summed per byte (exact in float), then
-// s of those per pixel and channel into planar rows, then the means, lumas and eps in loops
-// over the row's pixels that vectorize (their divisions on vectors: a scalar loop over the
-// pixels spent most of its time dividing). CHANNELS is C and SCALE s, or 0 for any.
+// The area means of one row of blocks: the s byte rows summed per byte (whole numbers, exact
+// in float for s up to 256, so the CUDA kernel's order gives the same), then s of those per
+// pixel and channel into planar rows, then the means, lumas and eps in loops over the row's
+// pixels that vectorize (their divisions on vectors: a scalar loop over the pixels spent most
+// of its time dividing). CHANNELS is C and SCALE s, or 0 for any.
 template <int CHANNELS, int SCALE>
 SGZ_ALWAYS_INLINE void inputs_row_impl(const uint8_t* enhanced, const uint8_t* dark, int64_t W,
                                        int64_t C_any, int64_t s_any, int64_t w, const float* luma,
