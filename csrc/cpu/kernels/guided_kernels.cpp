@@ -87,8 +87,8 @@ SGZ_ALWAYS_INLINE void inputs_row_impl(const uint8_t* enhanced, const uint8_t* d
       cd[e] += static_cast<float>(rd[e]);
     }
   }
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t x = 0; x < w; ++x) {
+  for (int64_t x = 0; x < w; ++x) {
+    for (int64_t c = 0; c < C; ++c) {
       float sum_e = 0.0f, sum_d = 0.0f;
       for (int64_t j = 0; j < s; ++j) {
         sum_e += ce[(x * s + j) * C + c];
