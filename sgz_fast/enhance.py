@@ -180,7 +180,8 @@ def parse_args(argv):
                              "and enhance the rest: resumes a killed run")
     parser.add_argument("--denoise", choices=MODES, default="off",
                         help="clean the noise the brightening brings out, most where it "
-                             "brightened most: fast (guided filter, for video) or best (for "
+                             "brightened most: fast (guided filter, milliseconds per photo or "
+                             "frame) or best (non-local means, seconds per megapixel, for "
                              "photos); default off, as published")
     parser.add_argument("--temporal", type=float, default=DEFAULT_SMOOTHING, metavar="S",
                         help="videos: smooth the enhancement over time against flicker, S in "
