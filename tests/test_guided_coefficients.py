@@ -46,7 +46,8 @@ def test_bands_of_rows_on_the_cpu(cpu_device, h, w, radius):
 
 
 def test_matches_opencv_box_filters():
-    """The maps as sgz_fast.denoise made them with cv2.blur (BORDER_REFLECT), in levels."""
+    """The maps as sgz_fast.denoise made them before this op, with cv2.blur (BORDER_REFLECT),
+    in levels (b's 1e-3 levels is 4e-6 of its range)."""
     guide, eps = inputs(1, 3, 31, 45, "cpu", scale=255.0)
     a, b = ops.guided_coefficients(guide, eps, 1)
     for c in range(3):
