@@ -16,6 +16,7 @@
 //                                  checked
 // Shared arrays are declared with SGZ_SHARED, which the emulation fills with NaN at the start
 // of each block, so a read of an element no thread wrote shows in the result.
+#include <algorithm>
 #include <cstdint>
 
 #include "../common/macros.h"
@@ -38,5 +39,12 @@ struct alignas(sizeof(T) * VEC) Pack {
 };
 
 SGZ_HD constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks for a grid-stride loop with one element per thread: enough for all `count`, at most
+// 8 per SM (a few waves), each thread then striding over the rest.
+template <class Device>
+int64_t grid_stride_blocks(int64_t count) {
+  return std::min(ceil_div(count, kThreads), int64_t{Device::multiprocessors()} * 8);
+}
 
 }  // namespace sgz::gpu

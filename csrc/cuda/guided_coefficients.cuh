@@ -13,7 +13,6 @@
 #pragma once
 #include <ATen/ATen.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <tuple>
 
@@ -92,10 +91,7 @@ std::tuple<at::Tensor, at::Tensor> guided_coefficients_forward(const at::Tensor&
   const GuidedShape s{
       guide.numel(), guide.size(1), guide.size(2),
       guide.size(3), radius,        1.0f / static_cast<float>((2 * radius + 1) * (2 * radius + 1))};
-  // A few waves of blocks, each thread then striding over the rest.
-  const int64_t blocks =
-      std::min(ceil_div(s.pixels, kThreads), int64_t{Device::multiprocessors()} * 8);
-  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 grid(static_cast<unsigned>(grid_stride_blocks<Device>(s.pixels)));
   float* A = linear.mutable_data_ptr<float>();
   float* B = A + s.pixels;
   Device::launch(grid, guided_linear_kernel, guide.const_data_ptr<float>(),

@@ -13,7 +13,6 @@
 #pragma once
 #include <ATen/ATen.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <tuple>
 
@@ -87,11 +86,10 @@ std::tuple<at::Tensor, at::Tensor> guided_inputs_uint8_forward(const at::Tensor&
   at::Tensor guide = Device::empty({enhanced.size(0), s.C, s.h, s.w}, options);
   at::Tensor eps = Device::empty({enhanced.size(0), 1, s.h, s.w}, options);
   if (s.pixels == 0) return {guide, eps};
-  const int64_t blocks =
-      std::min(ceil_div(s.pixels, kThreads), int64_t{Device::multiprocessors()} * 8);
-  Device::launch(dim3(static_cast<unsigned>(blocks)), guided_inputs_kernel,
-                 enhanced.const_data_ptr<uint8_t>(), dark.const_data_ptr<uint8_t>(),
-                 guide.mutable_data_ptr<float>(), eps.mutable_data_ptr<float>(), s);
+  Device::launch(dim3(static_cast<unsigned>(grid_stride_blocks<Device>(s.pixels))),
+                 guided_inputs_kernel, enhanced.const_data_ptr<uint8_t>(),
+                 dark.const_data_ptr<uint8_t>(), guide.mutable_data_ptr<float>(),
+                 eps.mutable_data_ptr<float>(), s);
   return {guide, eps};
 }
 
