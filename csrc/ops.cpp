@@ -16,20 +16,27 @@ TORCH_LIBRARY(sgz_fast, m) {
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations=8) -> Tensor");
   // out = scale * x + offset on 8-bit frames (N, H, W, C) read as byte / 255 and written back
   // as curve_iter_uint8 writes; scale and offset (N, C, h, w) float32 upsampled bilinearly
-  // (align_corners=True) to the frames' size. The guided filter's last step (sgz_fast.denoise).
+  // (align_corners=True) to the frames' size: the per-channel guided filter's last step.
   m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
   // The self-guided filter's coefficient maps (a, b) of guide (N, C, h, w) float32, regulariser
   // eps (N, 1, h, w) per pixel, windows of (2 radius + 1)^2 pixels mirrored at the borders
-  // (OpenCV's BORDER_REFLECT); the filter's output is a * guide + b. With affine_uint8, the
-  // fast filter of sgz_fast.denoise.
+  // (OpenCV's BORDER_REFLECT); the filter's output is a * guide + b (affine_uint8).
   m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
-  // Its inputs for sgz_fast.denoise from 8-bit frames (N, H, W, C), enhanced and dark: the
-  // guide, area means of scale x scale pixels / 255 (N, C, H // scale, W // scale), and eps
-  // (N, 1, ...), (noise x gain)^2 / 255^2 with the gain from the two means' luma (weights
-  // `luma`), clamped to [1, max_gain].
+  // The guided filters' inputs for sgz_fast.denoise from 8-bit frames (N, H, W, C), enhanced
+  // and dark: the guide, area means of scale x scale pixels / 255 (N, C, H // scale,
+  // W // scale), and eps (N, 1, ...), noise^2 (gain^2 - 1) / 255^2 with the gain from the two
+  // means' luma (weights `luma`), clamped to [1, max_gain].
   m.def(
       "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
       "float[] luma) -> (Tensor, Tensor)");
+  // The colour guided filter's maps of a guide (N, 3, h, w) float32 (He, Sun & Tang, ECCV 2010,
+  // eq. 14, the guide being the input): a (N, 6, h, w), the upper entries 00 01 02 11 12 22 of a
+  // symmetric 3 x 3 matrix per pixel, and b (N, 3, h, w); eps and the windows as in
+  // guided_coefficients. The fast filter of sgz_fast.denoise, with colour_affine_uint8.
+  m.def("colour_guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
+  // Its output on 8-bit frames (N, H, W, 3), read and written as affine_uint8 does: per pixel
+  // x, out = a x + b with a's 3 x 3 matrix, a and b upsampled bilinearly (align_corners=True).
+  m.def("colour_affine_uint8(Tensor frames, Tensor a, Tensor b) -> Tensor");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

@@ -95,26 +95,55 @@ def check_affine_uint8_args(frames, scale, offset):
                          f"got {list(offset.shape)}")
 
 
-def check_guided_coefficients_args(guide, eps, radius):
+def check_guided_coefficients_args(guide, eps, radius, op="guided_coefficients"):
     for name, t, dims in (("guide", guide, "(N, C, h, w)"), ("eps", eps, "(N, 1, h, w)")):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"guided_coefficients: {name} must be a torch.Tensor; got "
+            raise TypeError(f"{op}: {name} must be a torch.Tensor; got "
                             f"{type(t).__name__}")
         if t.dim() != 4 or t.dtype != torch.float32:
-            raise TypeError(f"guided_coefficients: {name} must be a 4-D float32 tensor {dims}; "
+            raise TypeError(f"{op}: {name} must be a 4-D float32 tensor {dims}; "
                             f"got {t.dtype} with shape {list(t.shape)}")
     n, _, h, w = guide.shape
     if eps.shape[0] != n or eps.shape[1] != 1 or eps.shape[2:] != guide.shape[2:]:
-        raise ValueError(f"guided_coefficients: eps must be (N, 1, h, w) with the guide's N, h "
+        raise ValueError(f"{op}: eps must be (N, 1, h, w) with the guide's N, h "
                          f"and w: expected ({n}, 1, {h}, {w}), got {list(eps.shape)}")
     if eps.device != guide.device:
-        raise ValueError(f"guided_coefficients: guide and eps must be on the same device; guide "
+        raise ValueError(f"{op}: guide and eps must be on the same device; guide "
                          f"is on {guide.device}, eps is on {eps.device}")
     if not isinstance(radius, int):
-        raise TypeError(f"guided_coefficients: radius must be an int; got "
+        raise TypeError(f"{op}: radius must be an int; got "
                         f"{type(radius).__name__}")
     if radius < 0:
-        raise ValueError(f"guided_coefficients: radius must be >= 0; got {radius}")
+        raise ValueError(f"{op}: radius must be >= 0; got {radius}")
+
+
+def check_colour_guided_coefficients_args(guide, eps, radius):
+    op = "colour_guided_coefficients"
+    check_guided_coefficients_args(guide, eps, radius, op)
+    if guide.shape[1] != 3:
+        raise ValueError(f"{op}: guide must have 3 channels (N, 3, h, w); got "
+                         f"{list(guide.shape)}")
+
+
+def check_colour_affine_uint8_args(frames, a, b):
+    op = "colour_affine_uint8"
+    check_frames_uint8(op, frames)
+    if frames.shape[3] != 3:
+        raise ValueError(f"{op}: frames must have 3 channels (N, H, W, 3); got "
+                         f"{list(frames.shape)}")
+    check_frame_map(op, "b", frames, b)
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{op}: a must be a torch.Tensor; got {type(a).__name__}")
+    if a.dim() != 4 or a.dtype != torch.float32:
+        raise TypeError(f"{op}: a must be a 4-D float32 tensor (N, 6, h, w); got {a.dtype} with "
+                        f"shape {list(a.shape)}")
+    n, _, h, w = b.shape
+    if a.shape[0] != n or a.shape[1] != 6 or a.shape[2:] != b.shape[2:]:
+        raise ValueError(f"{op}: a must be (N, 6, h, w) with b's N, h and w: expected ({n}, 6, "
+                         f"{h}, {w}), got {list(a.shape)}")
+    if a.device != frames.device:
+        raise ValueError(f"{op}: frames and a must be on the same device; frames are on "
+                         f"{frames.device}, a is on {a.device}")
 
 
 def check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma):

@@ -4,7 +4,8 @@ Each op has a plain-PyTorch twin in sgz_fast.reference."""
 import torch
 
 from . import _extension
-from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
+from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affine_uint8_args,
+                      check_colour_guided_coefficients_args, check_curve_args,
                       check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
                       check_factor_net_args, check_guided_coefficients_args,
@@ -119,6 +120,39 @@ if _extension.KERNELS["guided_coefficients"]:  # a build from older sources lack
         check_guided_coefficients_args(guide, eps, radius)
         return (torch.empty_like(guide, memory_format=torch.contiguous_format),
                 torch.empty_like(guide, memory_format=torch.contiguous_format))
+
+
+def colour_guided_coefficients(guide, eps, radius):
+    """Fused :func:`sgz_fast.reference.colour_guided_coefficients`: the colour guided filter's
+    maps (a (N, 6, h, w), b (N, 3, h, w)) of a guide (N, 3, h, w). No gradient."""
+    if isinstance(guide, torch.Tensor):
+        _require("colour_guided_coefficients", guide.device)
+    return torch.ops.sgz_fast.colour_guided_coefficients.default(guide, eps, radius)
+
+
+if _extension.KERNELS["colour_guided_coefficients"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::colour_guided_coefficients")
+    def _colour_guided_coefficients_fake(guide, eps, radius):
+        check_colour_guided_coefficients_args(guide, eps, radius)
+        n, _, h, w = guide.shape
+        return guide.new_empty((n, 6, h, w)), guide.new_empty((n, 3, h, w))
+
+
+def colour_affine_uint8(frames, a, b):
+    """Fused :func:`sgz_fast.reference.colour_affine_uint8`: the colour guided filter applied
+    to 8-bit frames (N, H, W, 3), its maps upsampled as they are read. No gradient."""
+    if isinstance(frames, torch.Tensor):
+        _require("colour_affine_uint8", frames.device)
+    return torch.ops.sgz_fast.colour_affine_uint8.default(frames, a, b)
+
+
+if _extension.KERNELS["colour_affine_uint8"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::colour_affine_uint8")
+    def _colour_affine_uint8_fake(frames, a, b):
+        check_colour_affine_uint8_args(frames, a, b)
+        return torch.empty_like(frames, memory_format=torch.contiguous_format)
 
 
 def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):

@@ -3,7 +3,8 @@ tested against, and the fallback where the extension is not built."""
 import torch
 import torch.nn.functional as F
 
-from ._checks import (as_input_list, check_affine_uint8_args, check_curve_args,
+from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affine_uint8_args,
+                      check_colour_guided_coefficients_args, check_curve_args,
                       check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args,
                       check_guided_inputs_uint8_args)
 
@@ -115,11 +116,90 @@ def guided_coefficients(guide, eps, radius):
     return _window_mean(A, radius), _window_mean(mean - A * mean, radius)
 
 
+# The upper entries of a symmetric 3 x 3 matrix, in the order the colour ops keep them.
+_SYMMETRIC3 = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+# eps is taken as at least this in the colour filter (csrc/common/guided.h says why).
+COLOUR_GUIDED_MIN_EPS = 1e-6
+
+
+def colour_guided_coefficients(guide, eps, radius):
+    """The colour guided filter's coefficient maps (He, Sun & Tang, "Guided Image Filtering",
+    ECCV 2010, eq. 14, the guide I being the input): per window, with S the 3 x 3 covariance of
+    I's channels there and m their mean, ``A = S (S + eps U)^-1`` and ``B = m - A m``; a and b
+    their window means. The output ``a I + b`` (colour_affine_uint8) keeps an edge's noise
+    along the edge's own colour only, where the per-channel filter (guided_coefficients) keeps
+    all of it. A is symmetric: it is given as its upper entries 00, 01, 02, 11, 12, 22. Float32
+    math in the kernels' order: diagonal variances clamped at 0, eps at least 1e-6, the inverse
+    by the adjugate.
+
+    Args:
+        guide: (N, 3, h, w) float32.
+        eps: (N, 1, h, w) float32, the regulariser per pixel (> 0).
+        radius: windows of (2 radius + 1)^2 pixels, >= 0, mirrored at the borders as OpenCV's
+            BORDER_REFLECT.
+
+    Returns:
+        (a, b): (N, 6, h, w) and (N, 3, h, w) float32.
+
+    Example:
+        >>> guide = torch.rand(1, 3, 64, 64)
+        >>> a, b = colour_guided_coefficients(guide, torch.full((1, 1, 64, 64), 1e-2), 1)
+    """
+    check_colour_guided_coefficients_args(guide, eps, radius)
+    n, _, h, w = guide.shape
+    if guide.numel() == 0:
+        return guide.new_empty((n, 6, h, w)), guide.new_empty((n, 3, h, w))
+    mean = _window_mean(guide, radius).unbind(1)
+    products = [_window_mean(guide[:, i:i + 1] * guide[:, j:j + 1], radius)[:, 0]
+                for i, j in _SYMMETRIC3]
+    e = eps[:, 0].clamp_min(COLOUR_GUIDED_MIN_EPS)
+    var = [(products[k] - mean[i] * mean[i]).clamp_min(0) for k, i in ((0, 0), (3, 1), (5, 2))]
+    m00, m11, m22 = (v + e for v in var)
+    m01, m02, m12 = (products[k] - mean[i] * mean[j] for k, i, j in ((1, 0, 1), (2, 0, 2),
+                                                                       (4, 1, 2)))
+    i00, i01, i02 = m11 * m22 - m12 * m12, m02 * m12 - m01 * m22, m01 * m12 - m02 * m11
+    i11, i12, i22 = m00 * m22 - m02 * m02, m01 * m02 - m00 * m12, m00 * m11 - m01 * m01
+    k = e / (m00 * i00 + m01 * i01 + m02 * i02)
+    A = (1 - k * i00, -k * i01, -k * i02, 1 - k * i11, -k * i12, 1 - k * i22)
+    B = [mean[c] - (A[_row3(c, 0)] * mean[0] + A[_row3(c, 1)] * mean[1]
+                    + A[_row3(c, 2)] * mean[2]) for c in range(3)]
+    return (_window_mean(torch.stack(A, 1), radius), _window_mean(torch.stack(B, 1), radius))
+
+
+def _row3(c, k):
+    """Where entry (c, k) of a symmetric 3 x 3 matrix is among its upper entries."""
+    return _SYMMETRIC3.index((min(c, k), max(c, k)))
+
+
+def colour_affine_uint8(frames, a, b):
+    """The colour guided filter's output on 8-bit frames: per pixel x (3 values, byte / 255),
+    ``a x + b`` with a the symmetric 3 x 3 matrix of colour_guided_coefficients; a and b
+    upsampled bilinearly (align_corners=True) to the frames' size when smaller; written back
+    as affine_uint8 writes.
+
+    Args:
+        frames: (N, H, W, 3) uint8.
+        a: (N, 6, h, w) float32, h <= H, w <= W. b: (N, 3, h, w) float32.
+
+    Returns:
+        (N, H, W, 3) uint8.
+    """
+    check_colour_affine_uint8_args(frames, a, b)
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    if a.shape[-2:] != x.shape[-2:]:
+        a, b = (F.interpolate(t, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=True)
+                for t in (a, b))
+    y = torch.stack([a[:, _row3(c, 0)] * x[:, 0] + a[:, _row3(c, 1)] * x[:, 1]
+                     + a[:, _row3(c, 2)] * x[:, 2] + b[:, c] for c in range(3)], 1)
+    y = y.clamp_(0, 1).mul_(255).add_(0.5)
+    return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
 def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
     """The self-guided filter's inputs for sgz_fast.denoise from 8-bit frames: the guide, the
     enhanced frames' means over blocks of scale x scale pixels in [0, 1] units (the rows and
-    columns beyond a whole block left out), and eps, the output's noise squared,
-    ``(noise * gain / 255)^2`` (plus 1e-6 levels^2), the gain being
+    columns beyond a whole block left out), and eps, the noise the brightening added, squared:
+    ``noise^2 (gain^2 - 1) / 255^2`` (plus 1e-6 levels^2), the gain being
     ``(Le + 1) / (Ld + 1)`` clamped to [1, max_gain], Le and Ld the lumas (levels) of the
     two frames' block means.
 
@@ -144,7 +224,7 @@ def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
     weights = torch.tensor(luma, dtype=torch.float32, device=enhanced.device).view(1, -1, 1, 1)
     luma_e, luma_d = ((m * weights).sum(1, keepdim=True) for m in means)
     gain = ((luma_e + 1) / (luma_d + 1)).clamp(1.0, max_gain)
-    eps = ((noise * gain) ** 2 + 1e-6) / (255.0 * 255.0)
+    eps = (noise * noise * (gain * gain - 1) + 1e-6) / (255.0 * 255.0)
     return means[0] / 255.0, eps
 
 

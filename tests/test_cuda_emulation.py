@@ -21,6 +21,7 @@ from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
+from test_colour_guided import SHAPES as COLOUR_SHAPES
 from test_guided_coefficients import (INPUT_SHAPES as GUIDED_INPUT_SHAPES, RGB, frame_pair,
                                       SHAPES as GUIDED_SHAPES, inputs as guided_inputs)
 
@@ -335,6 +336,50 @@ def test_guided_coefficients_grid_stride(gpu):
                              reference.guided_coefficients(guide, eps, 1)):
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     assert gpu.take_launches().tolist() == [[8, 1, 1], [8, 1, 1]]
+
+
+# ---- colour_guided_coefficients and colour_affine_uint8 -----------------------------------
+
+@pytest.mark.parametrize("n, h, w, radius", [s for s in COLOUR_SHAPES if s[2] < 1000])
+def test_colour_guided_coefficients_matches_reference(gpu, n, h, w, radius):
+    guide, eps = guided_inputs(n, 3, h, w, "cpu")
+    rtol, atol = TOLERANCES[torch.float32]
+    for out, expected in zip(gpu.colour_guided_coefficients(guide, eps, radius),
+                             reference.colour_guided_coefficients(guide, eps, radius)):
+        torch.testing.assert_close(out, expected, rtol=rtol, atol=atol)
+
+
+@emulated(multiprocessors=1)
+def test_colour_guided_coefficients_grid_stride(gpu):
+    """One SM: 8 blocks of 256 threads, for 2,000 pixels (each thread striding over one or
+    two), then for their 18,000 values of A and B (nine each)."""
+    guide, eps = guided_inputs(2, 3, 20, 50, "cpu")
+    for out, expected in zip(gpu.colour_guided_coefficients(guide, eps, 1),
+                             reference.colour_guided_coefficients(guide, eps, 1)):
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert gpu.take_launches().tolist() == [[8, 1, 1], [8, 1, 1]]
+
+
+@pytest.mark.parametrize("frames_shape,hw", [(s, hw) for s, hw in UINT8_SHAPES if s[3] == 3])
+def test_colour_affine_uint8_matches_reference(gpu, frames_shape, hw):
+    n = frames_shape[0]
+    frames = torch.randint(0, 256, frames_shape, dtype=torch.uint8)
+    a, b = torch.rand(n, 6, *hw) * 2 - 0.5, torch.rand(n, 3, *hw) - 0.5
+    diff = (gpu.colour_affine_uint8(frames, a, b).int()
+            - reference.colour_affine_uint8(frames, a, b).int()).abs()
+    assert diff.max() <= 1 and (diff > 0).sum() <= max(1, frames.numel() // 1000)
+
+
+@emulated(max_grid_y=2)
+def test_colour_affine_uint8_grid_stride_rows(gpu):
+    """Two block rows for 14 frame rows (each striding over seven), a row of 300 pixels in two
+    blocks, the second partly idle."""
+    frames = torch.randint(0, 256, (2, 7, 300, 3), dtype=torch.uint8)
+    a, b = torch.rand(2, 6, 3, 20) * 2 - 0.5, torch.rand(2, 3, 3, 20) - 0.5
+    diff = (gpu.colour_affine_uint8(frames, a, b).int()
+            - reference.colour_affine_uint8(frames, a, b).int()).abs()
+    assert diff.max() <= 1 and (diff > 0).sum() <= max(1, frames.numel() // 1000)
+    assert gpu.take_launches().tolist() == [[2, 2, 1]]
 
 
 # ---- guided_inputs_uint8 ------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import test_affine_uint8
+import test_colour_guided
 import test_curve_iter_errors
 import test_curve_uint8
 import test_dsconv_errors
@@ -44,6 +45,10 @@ CASES = {
        for k, (make, _) in test_affine_uint8.CASES.items()},
     **{f"guided_coefficients: {k}": (OPS.guided_coefficients.default, make)
        for k, (make, _) in test_guided_coefficients.CASES.items()},
+    **{f"colour_guided_coefficients: {k}": (OPS.colour_guided_coefficients.default, make)
+       for k, (make, _) in test_colour_guided.CASES.items()},
+    **{f"colour_affine_uint8: {k}": (OPS.colour_affine_uint8.default, make)
+       for k, (make, _) in test_colour_guided.APPLY_CASES.items()},
     **{f"guided_inputs_uint8: {k}": (OPS.guided_inputs_uint8.default,
                                      lambda make=make: (*make()[:5], list(make()[5])))
        for k, (make, _) in test_guided_coefficients.INPUT_CASES.items()},

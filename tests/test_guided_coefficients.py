@@ -150,19 +150,19 @@ def test_inputs_match_reference(device, n, h, w, c, scale):
 
 
 def test_inputs_gain_and_channel_order(device):
-    """eps is (noise x gain)^2 in [0, 1] units, the gain from the lumas, clamped to [1, 16];
-    BGR frames with reversed weights give what RGB ones do."""
+    """eps is the noise the brightening added, noise^2 (gain^2 - 1), in [0, 1] units, the gain
+    from the lumas, clamped to [1, 16]; BGR frames with reversed weights give what RGB ones
+    do."""
     dark = torch.full((1, 4, 4, 3), 9, dtype=torch.uint8, device=device)
     enhanced = torch.full_like(dark, 49)  # gain (49 + 1) / (9 + 1) = 5
     guide, eps = ops.guided_inputs_uint8(enhanced, dark, 2, 2.0, 16.0, RGB)
     torch.testing.assert_close(guide, torch.full((1, 3, 2, 2), 49 / 255, device=device))
-    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (100 + 1e-6) / 255 ** 2,
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (4 * 24 + 1e-6) / 255 ** 2,
                                                device=device))
     _, eps = ops.guided_inputs_uint8(dark, enhanced, 2, 2.0, 16.0, RGB)  # brighter dark: gain 1
-    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (4 + 1e-6) / 255 ** 2,
-                                               device=device))
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), 1e-6 / 255 ** 2, device=device))
     _, eps = ops.guided_inputs_uint8(enhanced, torch.zeros_like(dark), 2, 2.0, 16.0, RGB)
-    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (32 ** 2 + 1e-6) / 255 ** 2,
+    torch.testing.assert_close(eps, torch.full((1, 1, 2, 2), (4 * 255 + 1e-6) / 255 ** 2,
                                                device=device))  # 50 clamped to 16
     enhanced, dark = frame_pair(1, 8, 10, 3, device)
     rgb = ops.guided_inputs_uint8(enhanced, dark, 2, 1.0, 16.0, RGB)

@@ -98,23 +98,53 @@ inline void check_affine_uint8_args(const at::Tensor& frames, const at::Tensor& 
 
 // guided_coefficients: a float32 guide (N, C, h, w), eps (N, 1, h, w) shared by its channels.
 inline void check_guided_coefficients_args(const at::Tensor& guide, const at::Tensor& eps,
-                                           int64_t radius) {
-  TORCH_CHECK_TYPE(guide.dim() == 4 && guide.scalar_type() == at::kFloat,
-                   "guided_coefficients: guide must be a 4-D float32 tensor (N, C, h, w); got ",
-                   guide.scalar_type(), " with shape ", guide.sizes());
-  TORCH_CHECK_TYPE(eps.dim() == 4 && eps.scalar_type() == at::kFloat,
-                   "guided_coefficients: eps must be a 4-D float32 tensor (N, 1, h, w); got ",
-                   eps.scalar_type(), " with shape ", eps.sizes());
+                                           int64_t radius, const char* op = "guided_coefficients") {
+  TORCH_CHECK_TYPE(guide.dim() == 4 && guide.scalar_type() == at::kFloat, op,
+                   ": guide must be a 4-D float32 tensor (N, C, h, w); got ", guide.scalar_type(),
+                   " with shape ", guide.sizes());
+  TORCH_CHECK_TYPE(eps.dim() == 4 && eps.scalar_type() == at::kFloat, op,
+                   ": eps must be a 4-D float32 tensor (N, 1, h, w); got ", eps.scalar_type(),
+                   " with shape ", eps.sizes());
   TORCH_CHECK_VALUE(eps.size(0) == guide.size(0) && eps.size(1) == 1 &&
                         eps.size(2) == guide.size(2) && eps.size(3) == guide.size(3),
-                    "guided_coefficients: eps must be (N, 1, h, w) with the guide's N, h and w: "
+                    op,
+                    ": eps must be (N, 1, h, w) with the guide's N, h and w: "
                     "expected (",
                     guide.size(0), ", 1, ", guide.size(2), ", ", guide.size(3), "), got ",
                     eps.sizes());
-  TORCH_CHECK_VALUE(eps.device() == guide.device(),
-                    "guided_coefficients: guide and eps must be on the same device; guide is on ",
-                    guide.device(), ", eps is on ", eps.device());
-  TORCH_CHECK_VALUE(radius >= 0, "guided_coefficients: radius must be >= 0; got ", radius);
+  TORCH_CHECK_VALUE(eps.device() == guide.device(), op,
+                    ": guide and eps must be on the same device; guide is on ", guide.device(),
+                    ", eps is on ", eps.device());
+  TORCH_CHECK_VALUE(radius >= 0, op, ": radius must be >= 0; got ", radius);
+}
+
+// colour_guided_coefficients: the guided_coefficients checks, and a guide of 3 channels.
+inline void check_colour_guided_coefficients_args(const at::Tensor& guide, const at::Tensor& eps,
+                                                  int64_t radius) {
+  check_guided_coefficients_args(guide, eps, radius, "colour_guided_coefficients");
+  TORCH_CHECK_VALUE(guide.size(1) == 3,
+                    "colour_guided_coefficients: guide must have 3 channels (N, 3, h, w); got ",
+                    guide.sizes());
+}
+
+// colour_affine_uint8: 3-channel frames, a (N, 6, h, w) and b (N, 3, h, w) maps of one size.
+inline void check_colour_affine_uint8_args(const at::Tensor& frames, const at::Tensor& a,
+                                           const at::Tensor& b) {
+  const char* op = "colour_affine_uint8";
+  check_frames_uint8(op, frames);
+  TORCH_CHECK_VALUE(frames.size(3) == 3, op, ": frames must have 3 channels (N, H, W, 3); got ",
+                    frames.sizes());
+  check_frame_map(op, "b", frames, b);
+  TORCH_CHECK_TYPE(a.dim() == 4 && a.scalar_type() == at::kFloat, op,
+                   ": a must be a 4-D float32 tensor (N, 6, h, w); got ", a.scalar_type(),
+                   " with shape ", a.sizes());
+  TORCH_CHECK_VALUE(
+      a.size(0) == b.size(0) && a.size(1) == 6 && a.size(2) == b.size(2) && a.size(3) == b.size(3),
+      op, ": a must be (N, 6, h, w) with b's N, h and w: expected (", b.size(0), ", 6, ", b.size(2),
+      ", ", b.size(3), "), got ", a.sizes());
+  TORCH_CHECK_VALUE(a.device() == frames.device(), op,
+                    ": frames and a must be on the same device; frames are on ", frames.device(),
+                    ", a is on ", a.device());
 }
 
 // guided_inputs_uint8: two frames of one shape, area means of scale x scale pixels.

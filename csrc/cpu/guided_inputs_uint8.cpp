@@ -8,7 +8,7 @@
 // are summed per byte into two rows of scratch (kernels/guided_kernels.cpp), then s sums per
 // pixel and channel. Each byte is read once; in place of the five OpenCV and torch passes
 // over full and low-resolution images it replaces. Memory: the outputs, and per thread
-// about 3 W C floats of scratch.
+// about 4 W C floats of scratch.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -42,7 +42,7 @@ std::tuple<at::Tensor, at::Tensor> guided_inputs_uint8_cpu(const at::Tensor& enh
   const auto& kernels = cpu::guided_kernels<float>();
   const int64_t grain = std::max<int64_t>(1, 65536 / (W * C * s));  // ~64 KB of bytes a task
   at::parallel_for(0, N * h, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(2 * (w * s + w) * C + w);
+    std::vector<float> scratch((3 * w * s + 2 * w) * C + w);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / h, y = row % h, first_byte = (n * H + y * s) * W * C;
       kernels.inputs_row(e + first_byte, d + first_byte, W, C, s, w, luma.data(),

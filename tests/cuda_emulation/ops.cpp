@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "cuda/affine_uint8.cuh"
+#include "cuda/colour_affine_uint8.cuh"
+#include "cuda/colour_guided_coefficients.cuh"
 #include "cuda/curve_iter.cuh"
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
@@ -116,6 +118,8 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
   m.def("curve_iter_uint8(Tensor frames, Tensor r, int iterations) -> Tensor");
   m.def("affine_uint8(Tensor frames, Tensor scale, Tensor offset) -> Tensor");
   m.def("guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
+  m.def("colour_guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
+  m.def("colour_affine_uint8(Tensor frames, Tensor a, Tensor b) -> Tensor");
   m.def(
       "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
       "float[] luma) -> (Tensor, Tensor)");
@@ -130,5 +134,8 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("curve_iter_uint8", &sgz::gpu::curve_iter_uint8_forward<EmulatedDevice>);
   m.impl("affine_uint8", &sgz::gpu::affine_uint8_forward<EmulatedDevice>);
   m.impl("guided_coefficients", &sgz::gpu::guided_coefficients_forward<EmulatedDevice>);
+  m.impl("colour_guided_coefficients",
+         &sgz::gpu::colour_guided_coefficients_forward<EmulatedDevice>);
+  m.impl("colour_affine_uint8", &sgz::gpu::colour_affine_uint8_forward<EmulatedDevice>);
   m.impl("guided_inputs_uint8", &sgz::gpu::guided_inputs_uint8_forward<EmulatedDevice>);
 }

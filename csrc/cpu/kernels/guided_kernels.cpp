@@ -1,12 +1,14 @@
 // Hot loops of the guided filter's CPU kernels, compiled once per capability level
-// (capability.h). guided_coefficients: a row's window means in two vectorizable passes, the
-// 2r + 1 rows summed for every column (with the r columns beyond each end mirrored), then
-// 2r + 1 shifted column sums added: the order common/guided.h gives for both devices.
+// (capability.h). guided_coefficients and colour_guided_coefficients: a row's window means in
+// two vectorizable passes, the 2r + 1 rows summed for every column (with the r columns beyond
+// each end mirrored), then 2r + 1 shifted column sums added: the order common/guided.h gives
+// for both devices (at radius 1 each pass one loop, at other radii one loop per row).
 // guided_inputs_uint8: a row of s x s area means, the s byte rows summed in one vectorizable
 // pass, then s values per pixel and channel.
 #include "guided_kernels.h"
 
 #include <cstdint>
+#include <utility>
 
 #include "../../common/guided.h"
 #include "level.h"
@@ -16,16 +18,35 @@ namespace CPU_CAPABILITY {
 namespace {
 
 // sums[r + x] = the sum over rows y - r .. y + r (mirrored at the plane's ends) of column x,
-// of the values or, SQUARE, of their squares; sums[0 .. r) and sums[r + w ..) the columns
-// beyond the ends, mirrored. `rows` holds the plane's rows from `first` on.
-template <bool SQUARE>
-SGZ_ALWAYS_INLINE void column_sums(const float* rows, int64_t first, int64_t y, int64_t h,
-                                   int64_t w, int64_t r, float* __restrict sums) {
+// of the values or, PRODUCT, of their products with those of the plane at `other`;
+// sums[0 .. r) and sums[r + w ..) the columns beyond the ends, mirrored. `rows` (and `other`)
+// hold the plane's rows from `first` on.
+template <bool PRODUCT>
+SGZ_ALWAYS_INLINE void column_sums(const float* rows, const float* other, int64_t first, int64_t y,
+                                   int64_t h, int64_t w, int64_t r, float* __restrict sums) {
   float* __restrict s = sums + r;
-  for (int64_t x = 0; x < w; ++x) s[x] = 0.0f;
-  for (int64_t k = -r; k <= r; ++k) {
-    const float* __restrict row = rows + (reflect_index(y + k, h) - first) * w;
-    for (int64_t x = 0; x < w; ++x) s[x] += SQUARE ? row[x] * row[x] : row[x];
+  if (r == 1) {  // the denoise's radius: the three rows in one pass (the same sums, in order)
+    const float* __restrict row[3];
+    const float* __restrict row2[3];
+    for (int k = 0; k < 3; ++k) {
+      const int64_t at = (reflect_index(y + k - 1, h) - first) * w;
+      row[k] = rows + at;
+      row2[k] = other + at;
+    }
+    for (int64_t x = 0; x < w; ++x) {
+      float sum = PRODUCT ? row[0][x] * row2[0][x] : row[0][x];
+      sum += PRODUCT ? row[1][x] * row2[1][x] : row[1][x];
+      sum += PRODUCT ? row[2][x] * row2[2][x] : row[2][x];
+      s[x] = sum;
+    }
+  } else {
+    for (int64_t x = 0; x < w; ++x) s[x] = 0.0f;
+    for (int64_t k = -r; k <= r; ++k) {
+      const int64_t at = (reflect_index(y + k, h) - first) * w;
+      const float* __restrict row = rows + at;
+      const float* __restrict row2 = other + at;
+      for (int64_t x = 0; x < w; ++x) s[x] += PRODUCT ? row[x] * row2[x] : row[x];
+    }
   }
   for (int64_t j = 1; j <= r; ++j) {
     s[-j] = s[reflect_index(-j, w)];
@@ -36,11 +57,15 @@ SGZ_ALWAYS_INLINE void column_sums(const float* rows, int64_t first, int64_t y, 
 // out[x] = (sums[x] + ... + sums[x + 2r]) / (2r + 1)^2.
 SGZ_ALWAYS_INLINE void window_means(const float* __restrict sums, int64_t w, int64_t r,
                                     float* __restrict out) {
+  const float inv_area = 1.0f / static_cast<float>((2 * r + 1) * (2 * r + 1));
+  if (r == 1) {  // one pass, the same sums in order
+    for (int64_t x = 0; x < w; ++x) out[x] = (sums[x] + sums[x + 1] + sums[x + 2]) * inv_area;
+    return;
+  }
   for (int64_t x = 0; x < w; ++x) out[x] = 0.0f;
   for (int64_t j = 0; j <= 2 * r; ++j) {
     for (int64_t x = 0; x < w; ++x) out[x] += sums[x + j];
   }
-  const float inv_area = 1.0f / static_cast<float>((2 * r + 1) * (2 * r + 1));
   for (int64_t x = 0; x < w; ++x) out[x] *= inv_area;
 }
 
@@ -49,16 +74,46 @@ void linear_row(const float* plane, const float* eps, int64_t y, int64_t h, int6
   float* sums = scratch;
   float* mean = scratch + (w + 2 * r);
   float* mean_sq = mean + (w + 2 * r);
-  column_sums<false>(plane, 0, y, h, w, r, sums);
+  column_sums<false>(plane, plane, 0, y, h, w, r, sums);
   window_means(sums, w, r, mean);
-  column_sums<true>(plane, 0, y, h, w, r, sums);
+  column_sums<true>(plane, plane, 0, y, h, w, r, sums);
   window_means(sums, w, r, mean_sq);
   for (int64_t x = 0; x < w; ++x) self_guided_linear(mean[x], mean_sq[x], eps[x], A[x], B[x]);
 }
 
+void colour_linear_row(const float* guide, int64_t plane, const float* eps, int64_t y, int64_t h,
+                       int64_t w, int64_t r, float* out, int64_t out_stride, float* scratch) {
+  float* sums = scratch;
+  float* means = scratch + (w + 2 * r);  // 9 rows of w: the 3 channels', the 6 products'
+  for (int c = 0; c < 3; ++c) {
+    const float* p = guide + c * plane;
+    column_sums<false>(p, p, 0, y, h, w, r, sums);
+    window_means(sums, w, r, means + c * w);
+  }
+  static constexpr int kPairs[kSymmetric3][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 1}, {1, 2}, {2, 2}};
+  for (int k = 0; k < kSymmetric3; ++k) {
+    column_sums<true>(guide + kPairs[k][0] * plane, guide + kPairs[k][1] * plane, 0, y, h, w, r,
+                      sums);
+    window_means(sums, w, r, means + (3 + k) * w);
+  }
+  // The rows of `means` and of `out` are one buffer each at strides GCC cannot prove apart:
+  // ivdep, or it gives up on the alias checks it would need and leaves the loop scalar.
+  const float* __restrict m = means;
+  float* __restrict o = out;
+#pragma GCC ivdep
+  for (int64_t x = 0; x < w; ++x) {
+    float mean[3], products[kSymmetric3], A[kSymmetric3], B[3];
+    for (int c = 0; c < 3; ++c) mean[c] = m[c * w + x];
+    for (int k = 0; k < kSymmetric3; ++k) products[k] = m[(3 + k) * w + x];
+    colour_guided_linear(mean, products, eps[x], A, B);
+    for (int k = 0; k < kSymmetric3; ++k) o[k * out_stride + x] = A[k];
+    for (int c = 0; c < 3; ++c) o[(kSymmetric3 + c) * out_stride + x] = B[c];
+  }
+}
+
 void mean_row(const float* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r,
               float* out, float* scratch) {
-  column_sums<false>(rows, first, y, h, w, r, scratch);
+  column_sums<false>(rows, rows, first, y, h, w, r, scratch);
   window_means(scratch, w, r, out);
 }
 
@@ -87,15 +142,34 @@ SGZ_ALWAYS_INLINE void inputs_row_impl(const uint8_t* enhanced, const uint8_t* d
       cd[e] += static_cast<float>(rd[e]);
     }
   }
-  for (int64_t x = 0; x < w; ++x) {
-    for (int64_t c = 0; c < C; ++c) {
-      float sum_e = 0.0f, sum_d = 0.0f;
-      for (int64_t j = 0; j < s; ++j) {
-        sum_e += ce[(x * s + j) * C + c];
-        sum_d += cd[(x * s + j) * C + c];
+  if constexpr (CHANNELS == 3 && SCALE == 2) {
+    // Deinterleaved into planar rows first, then pairs added: both loops vectorize (a loop
+    // reading at a stride of 6 did not), with ivdep for the planar rows that share one
+    // buffer (as in colour_linear_row). 0 + x + y, as the loop below sums.
+    float* __restrict planar = sd + 4 * w;  // after sd's 3 rows and the luma's row
+    const int64_t W2 = 2 * w;
+    for (auto [sums, out] : {std::pair{ce, se}, std::pair{cd, sd}}) {
+#pragma GCC ivdep
+      for (int64_t X = 0; X < W2; ++X) {
+        for (int c = 0; c < 3; ++c) planar[c * W2 + X] = sums[3 * X + c];
       }
-      se[c * w + x] = sum_e;
-      sd[c * w + x] = sum_d;
+      for (int c = 0; c < 3; ++c) {
+        for (int64_t x = 0; x < w; ++x) {
+          out[c * w + x] = planar[c * W2 + 2 * x] + planar[c * W2 + 2 * x + 1];
+        }
+      }
+    }
+  } else {
+    for (int64_t x = 0; x < w; ++x) {
+      for (int64_t c = 0; c < C; ++c) {
+        float sum_e = 0.0f, sum_d = 0.0f;
+        for (int64_t j = 0; j < s; ++j) {
+          sum_e += ce[(x * s + j) * C + c];
+          sum_d += cd[(x * s + j) * C + c];
+        }
+        se[c * w + x] = sum_e;
+        sd[c * w + x] = sum_d;
+      }
     }
   }
   const float area = static_cast<float>(s * s);
@@ -144,7 +218,7 @@ void inputs_row(const uint8_t* enhanced, const uint8_t* dark, int64_t W, int64_t
 
 template <typename T>
 const GuidedKernels<T>& guided_kernels() {
-  static const GuidedKernels<T> table{&linear_row, &mean_row, &inputs_row};
+  static const GuidedKernels<T> table{&linear_row, &colour_linear_row, &mean_row, &inputs_row};
   return table;
 }
 

@@ -13,13 +13,18 @@ struct GuidedKernels {
   // of eps that goes with it; scratch holds 3 * (w + 2r) values.
   void (*linear_row)(const T* plane, const T* eps, int64_t y, int64_t h, int64_t w, int64_t r, T* A,
                      T* B, T* scratch);
+  // Row y of the colour filter's A and B (common/guided.h, colour_guided_linear) of one image's
+  // 3 planes of h x w (channel c's at guide + c * plane), with its row of eps: 9 rows, the 6
+  // of A then the 3 of B, entry k's at out + k * out_stride; scratch holds 10 * (w + 2r).
+  void (*colour_linear_row)(const T* guide, int64_t plane, const T* eps, int64_t y, int64_t h,
+                            int64_t w, int64_t r, T* out, int64_t out_stride, T* scratch);
   // Row y of the window means of one h x w plane, of which `rows` holds the rows from `first`
   // on (those the window reaches); scratch holds w + 2r values.
   void (*mean_row)(const T* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r, T* out,
                    T* scratch);
   // Row y of guided_inputs_uint8 from its `s` rows of W * C bytes at enhanced and dark (rows
   // W * C apart): w guide values per channel, channel c's at guide + c * plane, and w values of
-  // eps; luma holds C weights; scratch holds 2 * (w * s + w) * C + w values.
+  // eps; luma holds C weights; scratch holds (3 w s + 2 w) C + w values.
   void (*inputs_row)(const uint8_t* enhanced, const uint8_t* dark, int64_t W, int64_t C, int64_t s,
                      int64_t w, const T* luma, T noise, T max_gain, T* guide, int64_t plane, T* eps,
                      T* scratch);
