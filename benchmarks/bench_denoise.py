@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity
 
 from classical.metrics import synthetic_low_light
 from harness import write_report
-from sgz_fast.denoise import VideoDenoiser, _apply, denoise, guided_coefficients, noise_sigma
+from sgz_fast.denoise import VideoDenoiser, denoise, guided_filter, noise_sigma
 from sgz_fast.model import load_sgz
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
@@ -97,8 +97,8 @@ def main():
         off = rms(enhanced, target)
         coarse = max(1, min(noisy.shape[:2]) // 256)
         r = {"off": off, "fast": rms(denoise(noisy, enhanced, "fast"), target),
-             "256 px grid": rms(_apply(enhanced, *guided_coefficients(
-                 noisy, enhanced, noise_sigma(noisy, enhanced), coarse)), target)}
+             "256 px grid": rms(guided_filter(noisy, enhanced, noise_sigma(noisy, enhanced),
+                                              coarse), target)}
         kept = rms(denoise(clean, target, "fast"), target)
         results[f"{name} x{upscaling}"] = {"rms": r, "noise_free_change": kept}
         height, width = clean.shape[:2]

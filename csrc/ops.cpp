@@ -37,6 +37,12 @@ TORCH_LIBRARY(sgz_fast, m) {
   // Its output on 8-bit frames (N, H, W, 3), read and written as affine_uint8 does: per pixel
   // x, out = a x + b with a's 3 x 3 matrix, a and b upsampled bilinearly (align_corners=True).
   m.def("colour_affine_uint8(Tensor frames, Tensor a, Tensor b) -> Tensor");
+  // The three in one: colour_affine_uint8(enhanced, *colour_guided_coefficients(
+  // *guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma), radius)) for frames of
+  // 3 channels, the maps never stored on the CPU.
+  m.def(
+      "colour_guided_filter_uint8(Tensor enhanced, Tensor dark, int scale, float noise, "
+      "float max_gain, float[] luma, int radius) -> Tensor");
   // 3x3 depthwise conv (zero padding 1) + 1x1 pointwise conv, biases, then `activation`
   // ('none', 'relu' or 'tanh'); the inputs' channels are concatenated in place.
   m.def(

@@ -146,8 +146,8 @@ def check_colour_affine_uint8_args(frames, a, b):
                          f"{frames.device}, a is on {a.device}")
 
 
-def check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma):
-    op = "guided_inputs_uint8"
+def check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma,
+                                   op="guided_inputs_uint8"):
     check_frames_uint8(op, enhanced)
     check_frames_uint8(op, dark, "dark")
     if dark.shape != enhanced.shape:
@@ -285,3 +285,15 @@ def check_factor_net_args(x, params):
                 raise ValueError(f"factor_net: {where} is {p.dtype} on {p.device}; x is "
                                  f"{x.dtype} on {x.device}")
     return width
+
+
+def check_colour_guided_filter_uint8_args(enhanced, dark, scale, noise, max_gain, luma, radius):
+    op = "colour_guided_filter_uint8"
+    check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma, op)
+    if enhanced.shape[3] != 3:
+        raise ValueError(f"{op}: frames must have 3 channels (N, H, W, 3); got "
+                         f"{list(enhanced.shape)}")
+    if not isinstance(radius, int):
+        raise TypeError(f"{op}: radius must be an int; got {type(radius).__name__}")
+    if radius < 0:
+        raise ValueError(f"{op}: radius must be >= 0; got {radius}")

@@ -7,16 +7,18 @@ noise of the output is known per region: sigma_out = gain * sigma_in. Dark regio
 most are cleaned most; bright ones, barely brightened, are left alone.
 
 - ``fast``: the colour guided filter (He, Sun & Tang, "Guided Image Filtering", ECCV 2010,
-  eq. 14), guided by the enhanced image itself, with the regulariser eps = (K sigma_out)^2 per
-  region: structure well above the noise is kept, flat noisy regions are averaged. Its 3 x 3
-  covariances keep, on an edge, only the noise along the edge's own colour: the per-channel
-  filter kept all of it there (33% less error than off on the benchmark's photos, against 41%
-  for this one: benchmarks/NOTES.md, denoise). Its coefficients are computed at 1/s of the
-  size (He & Sun, "Fast Guided Filter", arXiv:1505.00996, 2015) by the fused ops
-  ``guided_inputs_uint8`` (the guide and eps from the bytes) and
-  ``colour_guided_coefficients``, and applied at full size by the fused op
-  ``colour_affine_uint8``, one pass over the bytes. s = 2 (1 under 512 px); 4K video frames
-  take a coarser grid (s = 4), which halves their time.
+  eq. 14), guided by the enhanced image itself, with the regulariser eps = K^2 sigma_added^2
+  per region, sigma_added^2 = sigma_in^2 (gain^2 - 1) the noise the brightening added there:
+  structure well above that noise is kept, flat noisy regions are averaged, and a region left
+  as bright as it was keeps its grain. Its 3 x 3 covariances keep, on an edge, only the noise
+  along the edge's own colour, where a filter per channel keeps all of it (on the benchmark's
+  photos: 40% less error than off, against 33% for the per-channel filter; NOTES, denoise).
+  Its coefficients are computed at 1/s of the size (He & Sun, "Fast Guided Filter",
+  arXiv:1505.00996, 2015) and applied at full size in one fused op,
+  ``colour_guided_filter_uint8`` (the steps of ``guided_inputs_uint8``,
+  ``colour_guided_coefficients`` and ``colour_affine_uint8`` in one pass over rows, the maps
+  never stored). s = 2 (1 under 512 px); 4K video frames take a coarser grid (s = 4), which
+  halves their time.
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the
@@ -100,17 +102,15 @@ def _scale_for(height, width, video):
     return max(PHOTO_SCALE, short // VIDEO_GRID) if video else PHOTO_SCALE
 
 
-def guided_coefficients(dark, enhanced, sigma_in, s, channels="rgb"):
-    """(a, b), (1, 6, h, w) and (1, 3, h, w) float32 tensors: the colour guided filter's
-    coefficient maps at 1/s size for `enhanced` (made from `dark`, both (H, W, 3) uint8), eps
-    per region from the brightening gain there (enhanced / dark, in luma); out = a x + b per
-    pixel x = enhanced / 255, a a symmetric 3 x 3 matrix. Both steps fused ops: the guide and
-    eps from the bytes (guided_inputs_uint8), then the maps (colour_guided_coefficients)."""
+def guided_filter(dark, enhanced, sigma_in, s, channels="rgb"):
+    """fast: `enhanced` (made from `dark`, both (H, W, 3) uint8) through the colour guided
+    filter, its coefficient maps made at 1/s size with eps per region from the brightening gain
+    there (enhanced / dark, in luma), by one fused op (colour_guided_filter_uint8: the guide
+    and eps from the bytes, the maps, their output at full size)."""
     frames = (torch.from_numpy(np.ascontiguousarray(x))[None] for x in (enhanced, dark))
     # Noise of the output at low resolution: averaging s x s pixels divides its deviation by s.
-    guide, eps = ops.guided_inputs_uint8(*frames, s, K * sigma_in / s, MAX_GAIN,
-                                         _LUMA[channels])
-    return ops.colour_guided_coefficients(guide, eps, RADIUS)
+    return ops.colour_guided_filter_uint8(*frames, s, K * sigma_in / s, MAX_GAIN,
+                                          _LUMA[channels], RADIUS)[0].numpy()
 
 
 def non_local_means(dark, enhanced, sigma_in, channels="rgb"):
@@ -127,13 +127,6 @@ def non_local_means(dark, enhanced, sigma_in, channels="rgb"):
                             patch_size=5, patch_distance=6, channel_axis=2, fast_mode=True)
     weight = np.clip(gain * (sigma_in / QUIET) - 1, 0, 1)
     return np.clip(enhanced + weight * (flat * gain - enhanced) + 0.5, 0, 255).astype(np.uint8)
-
-
-def _apply(guide, a, b):
-    """a x + b per pixel of guide as bytes, by the fused op (an error that says so where it is
-    not built)."""
-    frames = torch.from_numpy(np.ascontiguousarray(guide))[None]
-    return ops.colour_affine_uint8(frames, a, b)[0].numpy()
 
 
 def guided_by(dark, enhanced, cleaned, sigma_in, channels="rgb"):
@@ -193,9 +186,7 @@ def denoise(dark, enhanced, mode="fast", channels="rgb", sigma_in=None, video=Fa
     if mode == "best":
         cleaned = non_local_means(dark, enhanced, sigma_in, channels)
         return guided_by(dark, enhanced, cleaned, sigma_in, channels)
-    return _apply(enhanced, *guided_coefficients(dark, enhanced, sigma_in,
-                                                 _scale_for(*dark.shape[:2], video),
-                                                 channels))
+    return guided_filter(dark, enhanced, sigma_in, _scale_for(*dark.shape[:2], video), channels)
 
 
 class VideoDenoiser:

@@ -5,7 +5,8 @@ import torch
 
 from . import _extension
 from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affine_uint8_args,
-                      check_colour_guided_coefficients_args, check_curve_args,
+                      check_colour_guided_coefficients_args,
+                      check_colour_guided_filter_uint8_args, check_curve_args,
                       check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
                       check_factor_net_args, check_guided_coefficients_args,
@@ -153,6 +154,26 @@ if _extension.KERNELS["colour_affine_uint8"]:  # a build from older sources lack
     def _colour_affine_uint8_fake(frames, a, b):
         check_colour_affine_uint8_args(frames, a, b)
         return torch.empty_like(frames, memory_format=torch.contiguous_format)
+
+
+def colour_guided_filter_uint8(enhanced, dark, scale, noise, max_gain, luma, radius):
+    """Fused :func:`sgz_fast.reference.colour_guided_filter_uint8`: guided_inputs_uint8,
+    colour_guided_coefficients and colour_affine_uint8 in one op. On the CPU in one pass over
+    rows, its maps never stored (the same result as the three ops to the bit); on CUDA the
+    three kernels in turn. No gradient."""
+    if isinstance(enhanced, torch.Tensor):
+        _require("colour_guided_filter_uint8", enhanced.device)
+    return torch.ops.sgz_fast.colour_guided_filter_uint8.default(
+        enhanced, dark, scale, float(noise), float(max_gain), [float(x) for x in luma], radius)
+
+
+if _extension.KERNELS["colour_guided_filter_uint8"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::colour_guided_filter_uint8")
+    def _colour_guided_filter_uint8_fake(enhanced, dark, scale, noise, max_gain, luma, radius):
+        check_colour_guided_filter_uint8_args(enhanced, dark, scale, noise, max_gain, luma,
+                                              radius)
+        return torch.empty_like(enhanced, memory_format=torch.contiguous_format)
 
 
 def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affine_uint8_args,
-                      check_colour_guided_coefficients_args, check_curve_args,
+                      check_colour_guided_coefficients_args,
+                      check_colour_guided_filter_uint8_args, check_curve_args,
                       check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args,
                       check_guided_inputs_uint8_args)
 
@@ -226,6 +227,23 @@ def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
     gain = ((luma_e + 1) / (luma_d + 1)).clamp(1.0, max_gain)
     eps = (noise * noise * (gain * gain - 1) + 1e-6) / (255.0 * 255.0)
     return means[0] / 255.0, eps
+
+
+def colour_guided_filter_uint8(enhanced, dark, scale, noise, max_gain, luma, radius):
+    """sgz_fast.denoise's fast filter on 8-bit frames: the colour guided filter of `enhanced`,
+    its maps made at 1/scale size (guided_inputs_uint8, then colour_guided_coefficients) and
+    applied at full size (colour_affine_uint8).
+
+    Args:
+        enhanced, dark: (N, H, W, 3) uint8. scale, noise, max_gain, luma: as
+            guided_inputs_uint8's. radius: the windows', >= 0.
+
+    Returns:
+        (N, H, W, 3) uint8.
+    """
+    check_colour_guided_filter_uint8_args(enhanced, dark, scale, noise, max_gain, luma, radius)
+    guide, eps = guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma)
+    return colour_affine_uint8(enhanced, *colour_guided_coefficients(guide, eps, radius))
 
 
 def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):

@@ -9,7 +9,7 @@ import torch
 from conftest import TOLERANCES, assert_explained
 from sgz_fast import ops, reference
 from test_curve_uint8 import SHAPES as FRAME_SHAPES
-from test_guided_coefficients import inputs
+from test_guided_coefficients import INPUT_CASES, inputs
 
 # (N, h, w, radius): the denoise's radius 1, planes smaller than the window, a single pixel,
 # radius 0 and 3, batch, and rows long enough for several CPU bands of one row each.
@@ -236,4 +236,82 @@ def test_bad_input_is_explained(fn, case):
 @pytest.mark.parametrize("case", sorted(APPLY_CASES))
 def test_apply_bad_input_is_explained(fn, case):
     make_args, message = APPLY_CASES[case]
+    assert_explained(fn, make_args(), message)
+
+
+# ---- colour_guided_filter_uint8: the three ops in one ---------------------------------------
+
+RGB = [0.299, 0.587, 0.114]
+# (N, H, W, scale, radius): the denoise's scale 2 on odd sizes (rows and columns beyond whole
+# blocks), scale 1 (no upsampling), a frame of one block, radii 0-3 (windows wider than the
+# maps), batch, and a frame tall enough for a run of rows per thread.
+FILTER_SHAPES = [(1, 37, 53, 2, 1), (2, 17, 23, 1, 1), (1, 9, 9, 9, 1), (1, 12, 20, 4, 2),
+                 (3, 5, 7, 2, 0), (1, 40, 31, 3, 3), (1, 270, 480, 2, 1)]
+
+
+def noisy_pair(n, h, w, device):
+    dark = torch.randint(0, 60, (n, h, w, 3), dtype=torch.uint8, device=device)
+    enhanced = (dark.int() * 4 + torch.randint(0, 20, dark.shape, device=device)).clamp(0, 255)
+    return enhanced.to(torch.uint8), dark
+
+
+@pytest.mark.parametrize("n, h, w, scale, radius", FILTER_SHAPES)
+def test_filter_is_the_three_ops(device, n, h, w, scale, radius):
+    """The fused filter gives what its three ops give in turn, to the bit (the CPU computes the
+    same rows with the same kernels, CUDA launches the same kernels), and its reference within
+    one level. (Not at radius 0: a one-pixel window's covariance is float32 rounding alone,
+    ~1e-8 where the kernels' fused multiply-adds keep it and 0 in the reference, which eps of
+    ~1e-3 turns into entries of A of ~1e-5 against 0.)"""
+    enhanced, dark = noisy_pair(n, h, w, device)
+    out = ops.colour_guided_filter_uint8(enhanced, dark, scale, 1.7, 16.0, RGB, radius)
+    guide, eps = ops.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0, RGB)
+    assert torch.equal(out, ops.colour_affine_uint8(
+        enhanced, *ops.colour_guided_coefficients(guide, eps, radius)))
+    if radius > 0:
+        diff = (out.int() - reference.colour_guided_filter_uint8(
+            enhanced, dark, scale, 1.7, 16.0, RGB, radius).int()).abs()
+        assert diff.max() <= 1 and (diff > 0).sum() <= max(1, diff.numel() // 1000)
+
+
+def test_filter_runs_of_rows_do_not_matter(cpu_device):
+    """One thread or two (each a run of rows, whose first windows reach the run before it):
+    the same bytes."""
+    enhanced, dark = noisy_pair(2, 75, 64, cpu_device)
+    threads = torch.get_num_threads()
+    try:
+        outs = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            outs.append(ops.colour_guided_filter_uint8(enhanced, dark, 2, 2.0, 16.0, RGB, 1))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(*outs)
+
+
+def test_filter_non_contiguous_empty_and_opcheck(device):
+    enhanced, dark = noisy_pair(1, 12, 10, device)
+    strided = enhanced.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    assert torch.equal(ops.colour_guided_filter_uint8(strided, dark, 2, 1.0, 16.0, RGB, 1),
+                       ops.colour_guided_filter_uint8(enhanced, dark, 2, 1.0, 16.0, RGB, 1))
+    empty = torch.empty(0, 4, 4, 3, dtype=torch.uint8, device=device)
+    assert ops.colour_guided_filter_uint8(empty, empty, 2, 1.0, 16.0, RGB, 1).shape == empty.shape
+    torch.library.opcheck(torch.ops.sgz_fast.colour_guided_filter_uint8.default,
+                          (enhanced, dark, 2, 1.0, 16.0, RGB, 1))
+
+
+FILTER_CASES = {
+    **{k: (lambda make=make: (*make()[:5], list(make()[5]), 1), message)
+       for k, (make, message) in INPUT_CASES.items()},
+    "frames of 4 channels": (lambda: (frames_(4), frames_(4), 2, 1.0, 16.0, RGB + [0.1], 1),
+                             r"frames must have 3 channels \(N, H, W, 3\); got \[2, 16, 16, 4\]"),
+    "negative radius": (lambda: (frames_(), frames_(), 2, 1.0, 16.0, RGB, -1),
+                        r"radius must be >= 0; got -1"),
+}
+
+
+@pytest.mark.parametrize("fn", [ops.colour_guided_filter_uint8,
+                                reference.colour_guided_filter_uint8], ids=["fused", "reference"])
+@pytest.mark.parametrize("case", sorted(FILTER_CASES))
+def test_filter_bad_input_is_explained(fn, case):
+    make_args, message = FILTER_CASES[case]
     assert_explained(fn, make_args(), message)

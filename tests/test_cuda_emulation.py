@@ -21,7 +21,7 @@ from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
-from test_colour_guided import SHAPES as COLOUR_SHAPES
+from test_colour_guided import FILTER_SHAPES, SHAPES as COLOUR_SHAPES, noisy_pair
 from test_guided_coefficients import (INPUT_SHAPES as GUIDED_INPUT_SHAPES, RGB, frame_pair,
                                       SHAPES as GUIDED_SHAPES, inputs as guided_inputs)
 
@@ -380,6 +380,19 @@ def test_colour_affine_uint8_grid_stride_rows(gpu):
             - reference.colour_affine_uint8(frames, a, b).int()).abs()
     assert diff.max() <= 1 and (diff > 0).sum() <= max(1, frames.numel() // 1000)
     assert gpu.take_launches().tolist() == [[2, 2, 1]]
+
+
+@pytest.mark.parametrize("n, h, w, scale, radius", FILTER_SHAPES[:-1])
+def test_colour_guided_filter_uint8_is_the_three_kernels(gpu, n, h, w, scale, radius):
+    enhanced, dark = noisy_pair(n, h, w, "cpu")
+    out = gpu.colour_guided_filter_uint8(enhanced, dark, scale, 1.7, 16.0, list(RGB), radius)
+    guide, eps = gpu.guided_inputs_uint8(enhanced, dark, scale, 1.7, 16.0, list(RGB))
+    assert torch.equal(out, gpu.colour_affine_uint8(
+        enhanced, *gpu.colour_guided_coefficients(guide, eps, radius)))
+    if radius > 0:  # not at radius 0: test_colour_guided.py, test_filter_is_the_three_ops
+        diff = (out.int() - reference.colour_guided_filter_uint8(
+            enhanced, dark, scale, 1.7, 16.0, RGB, radius).int()).abs()
+        assert diff.max() <= 1 and (diff > 0).sum() <= max(1, diff.numel() // 1000)
 
 
 # ---- guided_inputs_uint8 ------------------------------------------------------------------

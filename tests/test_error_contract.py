@@ -49,6 +49,8 @@ CASES = {
        for k, (make, _) in test_colour_guided.CASES.items()},
     **{f"colour_affine_uint8: {k}": (OPS.colour_affine_uint8.default, make)
        for k, (make, _) in test_colour_guided.APPLY_CASES.items()},
+    **{f"colour_guided_filter_uint8: {k}": (OPS.colour_guided_filter_uint8.default, make)
+       for k, (make, _) in test_colour_guided.FILTER_CASES.items()},
     **{f"guided_inputs_uint8: {k}": (OPS.guided_inputs_uint8.default,
                                      lambda make=make: (*make()[:5], list(make()[5])))
        for k, (make, _) in test_guided_coefficients.INPUT_CASES.items()},

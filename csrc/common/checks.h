@@ -150,26 +150,39 @@ inline void check_colour_affine_uint8_args(const at::Tensor& frames, const at::T
 // guided_inputs_uint8: two frames of one shape, area means of scale x scale pixels.
 inline void check_guided_inputs_uint8_args(const at::Tensor& enhanced, const at::Tensor& dark,
                                            int64_t scale, double noise, double max_gain,
-                                           at::ArrayRef<double> luma) {
-  check_frames_uint8("guided_inputs_uint8", enhanced);
-  check_frames_uint8("guided_inputs_uint8", dark, "dark");
-  TORCH_CHECK_VALUE(dark.sizes() == enhanced.sizes(),
-                    "guided_inputs_uint8: dark must have the frames' shape ", enhanced.sizes(),
-                    "; got ", dark.sizes());
-  TORCH_CHECK_VALUE(dark.device() == enhanced.device(),
-                    "guided_inputs_uint8: frames and dark must be on the same device; frames "
+                                           at::ArrayRef<double> luma,
+                                           const char* op = "guided_inputs_uint8") {
+  check_frames_uint8(op, enhanced);
+  check_frames_uint8(op, dark, "dark");
+  TORCH_CHECK_VALUE(dark.sizes() == enhanced.sizes(), op, ": dark must have the frames' shape ",
+                    enhanced.sizes(), "; got ", dark.sizes());
+  TORCH_CHECK_VALUE(dark.device() == enhanced.device(), op,
+                    ": frames and dark must be on the same device; frames "
                     "are on ",
                     enhanced.device(), ", dark is on ", dark.device());
-  TORCH_CHECK_VALUE(scale >= 1, "guided_inputs_uint8: scale must be >= 1; got ", scale);
+  TORCH_CHECK_VALUE(scale >= 1, op, ": scale must be >= 1; got ", scale);
   TORCH_CHECK_VALUE(
-      enhanced.numel() == 0 || (scale <= enhanced.size(1) && scale <= enhanced.size(2)),
-      "guided_inputs_uint8: scale ", scale, " is larger than the frames (", enhanced.size(1), "x",
-      enhanced.size(2), ")");
-  TORCH_CHECK_VALUE(noise >= 0, "guided_inputs_uint8: noise must be >= 0; got ", noise);
-  TORCH_CHECK_VALUE(max_gain >= 1, "guided_inputs_uint8: max_gain must be >= 1; got ", max_gain);
-  TORCH_CHECK_VALUE(static_cast<int64_t>(luma.size()) == enhanced.size(3),
-                    "guided_inputs_uint8: luma must have one weight per channel (",
-                    enhanced.size(3), "); got ", luma.size());
+      enhanced.numel() == 0 || (scale <= enhanced.size(1) && scale <= enhanced.size(2)), op,
+      ": scale ", scale, " is larger than the frames (", enhanced.size(1), "x", enhanced.size(2),
+      ")");
+  TORCH_CHECK_VALUE(noise >= 0, op, ": noise must be >= 0; got ", noise);
+  TORCH_CHECK_VALUE(max_gain >= 1, op, ": max_gain must be >= 1; got ", max_gain);
+  TORCH_CHECK_VALUE(static_cast<int64_t>(luma.size()) == enhanced.size(3), op,
+                    ": luma must have one weight per channel (", enhanced.size(3), "); got ",
+                    luma.size());
+}
+
+// colour_guided_filter_uint8: guided_inputs_uint8's arguments for 3-channel frames, and the
+// window's radius.
+inline void check_colour_guided_filter_uint8_args(const at::Tensor& enhanced,
+                                                  const at::Tensor& dark, int64_t scale,
+                                                  double noise, double max_gain,
+                                                  at::ArrayRef<double> luma, int64_t radius) {
+  const char* op = "colour_guided_filter_uint8";
+  check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma, op);
+  TORCH_CHECK_VALUE(enhanced.size(3) == 3, op, ": frames must have 3 channels (N, H, W, 3); got ",
+                    enhanced.sizes());
+  TORCH_CHECK_VALUE(radius >= 0, op, ": radius must be >= 0; got ", radius);
 }
 
 }  // namespace sgz

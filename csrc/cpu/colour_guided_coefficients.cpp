@@ -21,6 +21,7 @@
 #include "../common/checks.h"
 #include "../common/guided.h"
 #include "kernels/guided_kernels.h"
+#include "window_rows.h"
 
 namespace sgz {
 namespace {
@@ -49,20 +50,22 @@ std::tuple<at::Tensor, at::Tensor> colour_guided_coefficients_cpu(const at::Tens
   at::parallel_for(0, N * bands_per_image, 1, [&](int64_t begin, int64_t end) {
     const int64_t capacity = std::min(h, band + 2 * r) * w;
     std::vector<float> linear(kPlanes * capacity), scratch(10 * (w + 2 * r));
+    std::vector<const float*> window(2 * r + 1);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / bands_per_image;
       const int64_t y0 = task % bands_per_image * band, y1 = std::min(h, y0 + band);
       const int64_t first = std::max<int64_t>(0, y0 - r), last = std::min(h, y1 + r);
       for (int64_t y = first; y < last; ++y) {
-        kernels.colour_linear_row(in + n * 3 * plane, plane, e + n * plane + y * w, y, h, w, r,
+        cpu::window_rows(in + n * 3 * plane, 0, y, h, w, r, window.data());
+        kernels.colour_linear_row(window.data(), plane, e + n * plane + y * w, w, r,
                                   linear.data() + (y - first) * w, capacity, scratch.data());
       }
       for (int64_t y = y0; y < y1; ++y) {
         for (int64_t k = 0; k < kPlanes; ++k) {
           float* out = k < kSymmetric3 ? a_out + (n * kSymmetric3 + k) * plane
                                        : b_out + (n * 3 + k - kSymmetric3) * plane;
-          kernels.mean_row(linear.data() + k * capacity, first, y, h, w, r, out + y * w,
-                           scratch.data());
+          cpu::window_rows(linear.data() + k * capacity, first, y, h, w, r, window.data());
+          kernels.mean_row(window.data(), w, r, out + y * w, scratch.data());
         }
       }
     }

@@ -20,6 +20,7 @@
 
 #include "../common/checks.h"
 #include "kernels/guided_kernels.h"
+#include "window_rows.h"
 
 namespace sgz {
 namespace {
@@ -46,19 +47,23 @@ std::tuple<at::Tensor, at::Tensor> guided_coefficients_cpu(const at::Tensor& gui
   at::parallel_for(0, N * C * bands_per_plane, 1, [&](int64_t begin, int64_t end) {
     const int64_t capacity = std::min(h, band + 2 * r) * w;
     std::vector<float> A(capacity), B(capacity), scratch(3 * (w + 2 * r));
+    std::vector<const float*> window(2 * r + 1);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / bands_per_plane, n = p / C;
       const int64_t y0 = task % bands_per_plane * band, y1 = std::min(h, y0 + band);
       const int64_t first = std::max<int64_t>(0, y0 - r), last = std::min(h, y1 + r);
       for (int64_t y = first; y < last; ++y) {
         const int64_t at = (y - first) * w;
-        kernels.linear_row(in + p * plane, e + n * plane + y * w, y, h, w, r, A.data() + at,
-                           B.data() + at, scratch.data());
+        cpu::window_rows(in + p * plane, 0, y, h, w, r, window.data());
+        kernels.linear_row(window.data(), e + n * plane + y * w, w, r, A.data() + at, B.data() + at,
+                           scratch.data());
       }
       for (int64_t y = y0; y < y1; ++y) {
         const int64_t at = p * plane + y * w;
-        kernels.mean_row(A.data(), first, y, h, w, r, a_out + at, scratch.data());
-        kernels.mean_row(B.data(), first, y, h, w, r, b_out + at, scratch.data());
+        cpu::window_rows(A.data(), first, y, h, w, r, window.data());
+        kernels.mean_row(window.data(), w, r, a_out + at, scratch.data());
+        cpu::window_rows(B.data(), first, y, h, w, r, window.data());
+        kernels.mean_row(window.data(), w, r, b_out + at, scratch.data());
       }
     }
   });

@@ -12,6 +12,7 @@
 #include "cuda/affine_uint8.cuh"
 #include "cuda/colour_affine_uint8.cuh"
 #include "cuda/colour_guided_coefficients.cuh"
+#include "cuda/colour_guided_filter_uint8.cuh"
 #include "cuda/curve_iter.cuh"
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
@@ -121,6 +122,9 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
   m.def("colour_guided_coefficients(Tensor guide, Tensor eps, int radius) -> (Tensor, Tensor)");
   m.def("colour_affine_uint8(Tensor frames, Tensor a, Tensor b) -> Tensor");
   m.def(
+      "colour_guided_filter_uint8(Tensor enhanced, Tensor dark, int scale, float noise, "
+      "float max_gain, float[] luma, int radius) -> Tensor");
+  m.def(
       "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
       "float[] luma) -> (Tensor, Tensor)");
 }
@@ -137,5 +141,7 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("colour_guided_coefficients",
          &sgz::gpu::colour_guided_coefficients_forward<EmulatedDevice>);
   m.impl("colour_affine_uint8", &sgz::gpu::colour_affine_uint8_forward<EmulatedDevice>);
+  m.impl("colour_guided_filter_uint8",
+         &sgz::gpu::colour_guided_filter_uint8_forward<EmulatedDevice>);
   m.impl("guided_inputs_uint8", &sgz::gpu::guided_inputs_uint8_forward<EmulatedDevice>);
 }

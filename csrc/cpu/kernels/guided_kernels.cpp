@@ -17,35 +17,32 @@ namespace sgz::cpu {
 namespace CPU_CAPABILITY {
 namespace {
 
-// sums[r + x] = the sum over rows y - r .. y + r (mirrored at the plane's ends) of column x,
-// of the values or, PRODUCT, of their products with those of the plane at `other`;
-// sums[0 .. r) and sums[r + w ..) the columns beyond the ends, mirrored. `rows` (and `other`)
-// hold the plane's rows from `first` on.
+// sums[r + x] = the sum over the window rows (rows[0 .. 2r], each offset by `at`) of column x,
+// of the values or, PRODUCT, of their products with those of the rows offset by `other`;
+// sums[0 .. r) and sums[r + w ..) the columns beyond the ends, mirrored.
 template <bool PRODUCT>
-SGZ_ALWAYS_INLINE void column_sums(const float* rows, const float* other, int64_t first, int64_t y,
-                                   int64_t h, int64_t w, int64_t r, float* __restrict sums) {
+SGZ_ALWAYS_INLINE void column_sums(const float* const* rows, int64_t at, int64_t other, int64_t w,
+                                   int64_t r, float* __restrict sums) {
   float* __restrict s = sums + r;
   if (r == 1) {  // the denoise's radius: the three rows in one pass (the same sums, in order)
-    const float* __restrict row[3];
-    const float* __restrict row2[3];
-    for (int k = 0; k < 3; ++k) {
-      const int64_t at = (reflect_index(y + k - 1, h) - first) * w;
-      row[k] = rows + at;
-      row2[k] = other + at;
-    }
+    const float* __restrict row0 = rows[0] + at;
+    const float* __restrict row1 = rows[1] + at;
+    const float* __restrict row2 = rows[2] + at;
+    const float* __restrict with0 = rows[0] + other;
+    const float* __restrict with1 = rows[1] + other;
+    const float* __restrict with2 = rows[2] + other;
     for (int64_t x = 0; x < w; ++x) {
-      float sum = PRODUCT ? row[0][x] * row2[0][x] : row[0][x];
-      sum += PRODUCT ? row[1][x] * row2[1][x] : row[1][x];
-      sum += PRODUCT ? row[2][x] * row2[2][x] : row[2][x];
+      float sum = PRODUCT ? row0[x] * with0[x] : row0[x];
+      sum += PRODUCT ? row1[x] * with1[x] : row1[x];
+      sum += PRODUCT ? row2[x] * with2[x] : row2[x];
       s[x] = sum;
     }
   } else {
     for (int64_t x = 0; x < w; ++x) s[x] = 0.0f;
-    for (int64_t k = -r; k <= r; ++k) {
-      const int64_t at = (reflect_index(y + k, h) - first) * w;
-      const float* __restrict row = rows + at;
-      const float* __restrict row2 = other + at;
-      for (int64_t x = 0; x < w; ++x) s[x] += PRODUCT ? row[x] * row2[x] : row[x];
+    for (int64_t k = 0; k <= 2 * r; ++k) {
+      const float* __restrict row = rows[k] + at;
+      const float* __restrict with = rows[k] + other;
+      for (int64_t x = 0; x < w; ++x) s[x] += PRODUCT ? row[x] * with[x] : row[x];
     }
   }
   for (int64_t j = 1; j <= r; ++j) {
@@ -69,30 +66,29 @@ SGZ_ALWAYS_INLINE void window_means(const float* __restrict sums, int64_t w, int
   for (int64_t x = 0; x < w; ++x) out[x] *= inv_area;
 }
 
-void linear_row(const float* plane, const float* eps, int64_t y, int64_t h, int64_t w, int64_t r,
-                float* A, float* B, float* scratch) {
+void linear_row(const float* const* rows, const float* eps, int64_t w, int64_t r, float* A,
+                float* B, float* scratch) {
   float* sums = scratch;
   float* mean = scratch + (w + 2 * r);
   float* mean_sq = mean + (w + 2 * r);
-  column_sums<false>(plane, plane, 0, y, h, w, r, sums);
+  column_sums<false>(rows, 0, 0, w, r, sums);
   window_means(sums, w, r, mean);
-  column_sums<true>(plane, plane, 0, y, h, w, r, sums);
+  column_sums<true>(rows, 0, 0, w, r, sums);
   window_means(sums, w, r, mean_sq);
   for (int64_t x = 0; x < w; ++x) self_guided_linear(mean[x], mean_sq[x], eps[x], A[x], B[x]);
 }
 
-void colour_linear_row(const float* guide, int64_t plane, const float* eps, int64_t y, int64_t h,
+void colour_linear_row(const float* const* rows, int64_t channel_stride, const float* eps,
                        int64_t w, int64_t r, float* out, int64_t out_stride, float* scratch) {
   float* sums = scratch;
   float* means = scratch + (w + 2 * r);  // 9 rows of w: the 3 channels', the 6 products'
   for (int c = 0; c < 3; ++c) {
-    const float* p = guide + c * plane;
-    column_sums<false>(p, p, 0, y, h, w, r, sums);
+    column_sums<false>(rows, c * channel_stride, 0, w, r, sums);
     window_means(sums, w, r, means + c * w);
   }
   static constexpr int kPairs[kSymmetric3][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 1}, {1, 2}, {2, 2}};
   for (int k = 0; k < kSymmetric3; ++k) {
-    column_sums<true>(guide + kPairs[k][0] * plane, guide + kPairs[k][1] * plane, 0, y, h, w, r,
+    column_sums<true>(rows, kPairs[k][0] * channel_stride, kPairs[k][1] * channel_stride, w, r,
                       sums);
     window_means(sums, w, r, means + (3 + k) * w);
   }
@@ -111,9 +107,8 @@ void colour_linear_row(const float* guide, int64_t plane, const float* eps, int6
   }
 }
 
-void mean_row(const float* rows, int64_t first, int64_t y, int64_t h, int64_t w, int64_t r,
-              float* out, float* scratch) {
-  column_sums<false>(rows, rows, first, y, h, w, r, scratch);
+void mean_row(const float* const* rows, int64_t w, int64_t r, float* out, float* scratch) {
+  column_sums<false>(rows, 0, 0, w, r, scratch);
   window_means(scratch, w, r, out);
 }
 
