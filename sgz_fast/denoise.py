@@ -17,8 +17,7 @@ most are cleaned most; bright ones, barely brightened, are left alone.
   arXiv:1505.00996, 2015) and applied at full size in one fused op,
   ``colour_guided_filter_uint8`` (the steps of ``guided_inputs_uint8``,
   ``colour_guided_coefficients`` and ``colour_affine_uint8`` in one pass over rows, the maps
-  never stored). s = 2 (1 under 512 px); 4K video frames take a coarser grid (s = 4), which
-  halves their time.
+  never stored). s = 2 (1 under 512 px); 4K video frames take a coarser grid (s = 4).
 - ``best``: for photos: non-local means (Buades, Coll & Morel, "A non-local algorithm for image
   denoising", CVPR 2005; scikit-image's, with its patch-distance correction for the known
   noise) on the enhanced image divided by its local gain, where the noise is about the
@@ -94,8 +93,8 @@ def _scale_for(height, width, video):
     finely textured 512 px photo changed by 1.15 levels). s = 2 from 512 px on the short side:
     a grid fine enough for the detail of large photos (coarser ones cleaned a 1536 px photo a
     third less: NOTES, denoise). Video frames from 1620 px on (4K) take a coarser grid, a short
-    side of about VIDEO_GRID: s = 4 at 2160p, 18-20 ms a frame on the 2-core VM, about half
-    of what s = 2 would take (1080p: 8-9 ms)."""
+    side of about VIDEO_GRID: s = 4 at 2160p, 18-22 ms a frame on the 2-core VM against 28 ms
+    at s = 2 (AVX-512; 1080p at s = 2: 6-7 ms)."""
     short = min(height, width)
     if short < 512:
         return 1
