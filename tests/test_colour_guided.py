@@ -9,7 +9,7 @@ import torch
 from conftest import TOLERANCES, assert_explained
 from sgz_fast import ops, reference
 from test_curve_uint8 import SHAPES as FRAME_SHAPES
-from test_guided_coefficients import INPUT_CASES, inputs
+from test_guided_coefficients import INPUT_CASES, eps_, guide_, inputs
 
 # (N, h, w, radius): the denoise's radius 1, planes smaller than the window, a single pixel,
 # radius 0 and 3, batch, and rows long enough for several CPU bands of one row each.
@@ -168,14 +168,6 @@ def test_non_contiguous_empty_and_opcheck(device):
     assert ops.colour_affine_uint8(empty, a[:0], b[:0]).shape == empty.shape
     torch.library.opcheck(torch.ops.sgz_fast.colour_affine_uint8.default,
                           (frames.contiguous(), a, b))
-
-
-def guide_():
-    return torch.rand(2, 3, 8, 8)
-
-
-def eps_():
-    return torch.rand(2, 1, 8, 8)
 
 
 CASES = {

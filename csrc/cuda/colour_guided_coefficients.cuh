@@ -43,7 +43,7 @@ __device__ __forceinline__ float window_mean_product(const float* __restrict__ p
 
 constexpr int kColourPlanes = kSymmetric3 + 3;  // A's 6 entries, then B's 3
 
-// s.pixels = N * h * w here (one thread per pixel, not per plane pixel).
+// s.pixels = N * h * w and s.C = 1 here: one thread per pixel of an image, not of a plane.
 __global__ void __launch_bounds__(kThreads)
     colour_linear_kernel(const float* __restrict__ guide, const float* __restrict__ eps,
                          float* __restrict__ linear, GuidedShape s) {
@@ -51,16 +51,16 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t plane = s.h * s.w;
   for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < s.pixels;
        i += int64_t{gridDim.x} * kThreads) {
-    const int64_t n = i / plane, at = i - n * plane, y = at / s.w, x = at - y * s.w;
-    const float* image = guide + n * 3 * plane;
+    const PlanePixel px(i, s);  // its plane: the image n
+    const float* image = guide + px.p * 3 * plane;
     float mean[3], products[kSymmetric3], A[kSymmetric3], B[3];
-    for (int c = 0; c < 3; ++c) mean[c] = window_mean<false>(image + c * plane, y, x, s);
+    for (int c = 0; c < 3; ++c) mean[c] = window_mean<false>(image + c * plane, px.y, px.x, s);
     for (int k = 0; k < kSymmetric3; ++k) {
-      products[k] =
-          window_mean_product(image + kPairs[k][0] * plane, image + kPairs[k][1] * plane, y, x, s);
+      products[k] = window_mean_product(image + kPairs[k][0] * plane, image + kPairs[k][1] * plane,
+                                        px.y, px.x, s);
     }
     colour_guided_linear(mean, products, eps[i], A, B);
-    float* out = linear + n * kColourPlanes * plane + at;
+    float* out = linear + px.p * kColourPlanes * plane + px.at;
     for (int k = 0; k < kSymmetric3; ++k) out[k * plane] = A[k];
     for (int c = 0; c < 3; ++c) out[(kSymmetric3 + c) * plane] = B[c];
   }
