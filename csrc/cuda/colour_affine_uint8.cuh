@@ -8,7 +8,7 @@
 // rows grid-stride, the row's tap computed once. The per-byte kernel of affine_uint8 does not
 // fit: a byte's output needs its pixel's other two. Memory: the frame read and written once.
 //
-// Included by csrc/colour_affine_uint8.cu (instantiated with CudaDevice) and by the tests' host
+// Included by csrc/guided_filters.cu (instantiated with CudaDevice) and by the tests' host
 // emulation.
 #pragma once
 #include <ATen/ATen.h>

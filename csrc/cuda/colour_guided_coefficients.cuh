@@ -9,7 +9,7 @@
 // maps are small (540 x 960 at 1080p), the window reads come from L1/L2; no shared-memory
 // tiling. Memory: a, b and the buffer, 6 x the guide.
 //
-// Included by csrc/colour_guided_coefficients.cu (instantiated with CudaDevice) and by the
+// Included by csrc/guided_filters.cu (instantiated with CudaDevice) and by the
 // tests' host emulation.
 #pragma once
 #include <ATen/ATen.h>

@@ -5,7 +5,7 @@
 // bandwidth, where on the CPU they made each op ~30% slower in sequence; a fused kernel would
 // save little here. Memory: the output frame and those maps.
 //
-// Included by csrc/colour_guided_filter_uint8.cu (instantiated with CudaDevice) and by the
+// Included by csrc/guided_filters.cu (instantiated with CudaDevice) and by the
 // tests' host emulation.
 #pragma once
 #include <ATen/ATen.h>

@@ -8,7 +8,7 @@
 // photo at low resolution: 3 x 540 x 960 floats at 1080p, 6 MB), so the launches are short;
 // no shared-memory tiling. Memory: a, b, A and B, 4 x the guide.
 //
-// Included by csrc/guided_coefficients.cu (instantiated with CudaDevice) and by the tests'
+// Included by csrc/guided_filters.cu (instantiated with CudaDevice) and by the tests'
 // host emulation.
 #pragma once
 #include <ATen/ATen.h>

@@ -8,7 +8,7 @@
 // neighbouring blocks, so a warp's loads of a row are s * C * 32 consecutive bytes. Memory: the
 // outputs only.
 //
-// Included by csrc/guided_inputs_uint8.cu (instantiated with CudaDevice) and by the tests' host
+// Included by csrc/guided_filters.cu (instantiated with CudaDevice) and by the tests' host
 // emulation.
 #pragma once
 #include <ATen/ATen.h>
