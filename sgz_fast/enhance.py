@@ -180,9 +180,9 @@ def parse_args(argv):
                              "and enhance the rest: resumes a killed run")
     parser.add_argument("--denoise", choices=MODES, default="off",
                         help="clean the noise the brightening brings out, most where it "
-                             "brightened most: fast (guided filter, milliseconds per photo or "
-                             "frame) or best (non-local means, seconds per megapixel, for "
-                             "photos); default off, as published")
+                             "brightened most: fast (colour guided filter, milliseconds per "
+                             "photo or frame) or best (non-local means, then that filter; "
+                             "seconds per megapixel, for photos); default off, as published")
     parser.add_argument("--temporal", type=float, default=DEFAULT_SMOOTHING, metavar="S",
                         help="videos: smooth the enhancement over time against flicker, S in "
                              f"[0, 1) the weight of the past (default {DEFAULT_SMOOTHING}); 0 "
