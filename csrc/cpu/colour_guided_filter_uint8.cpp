@@ -1,7 +1,7 @@
 // CPU operator of sgz_fast::colour_guided_filter_uint8: sgz_fast.denoise's fast filter in one
 // pass, the three ops guided_inputs_uint8, colour_guided_coefficients and colour_affine_uint8
 // (their kernels, in their order: the result is theirs to the bit) without their
-// intermediate maps. At 1080p those are 32 MB (the guide, eps, a and b) written and read back
+// intermediate maps. At 1080p those are 26 MB (the guide, eps, a and b) written and read back
 // between the ops, which made each op ~30% slower in sequence than alone.
 //
 // Rows streamed per parallel task (a run of output rows, one per thread): each output row
@@ -16,7 +16,6 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <vector>
 

@@ -1,7 +1,7 @@
 // CUDA body of sgz_fast::colour_guided_filter_uint8 (see cpu/colour_guided_filter_uint8.cpp):
 // sgz_fast.denoise's fast filter, the kernels of guided_inputs_uint8.cuh,
 // colour_guided_coefficients.cuh and colour_affine_uint8.cuh launched in turn. The maps they
-// pass on (the guide, eps, a and b: 32 MB at 1080p) cost ~10 us each way at a GPU's
+// pass on (the guide, eps, a and b: 26 MB at 1080p) cost ~10 us each way at a GPU's
 // bandwidth, where on the CPU they made each op ~30% slower in sequence; a fused kernel would
 // save little here. Memory: the output frame and those maps.
 //
