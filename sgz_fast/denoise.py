@@ -38,8 +38,8 @@ from skimage.restoration import denoise_nl_means
 from . import ops
 
 MODES = ("off", "fast", "best")
-# K, RADIUS, NOISE_FLOOR and NLM_H: chosen on the benchmark's five photos, checked on two
-# others (benchmarks/NOTES.md, denoise).
+# K, K_BEST, RADIUS, NOISE_FLOOR and NLM_H: chosen on the benchmark's five photos,
+# checked on two others (benchmarks/NOTES.md, denoise).
 K = 4.5               # eps = K^2 sigma_added^2: how far above the noise an edge must stand
 K_BEST = 2.5          # best's guided filter: its guide is already clean
 RADIUS = 1            # the guided filter's window at low resolution: 3 x 3
@@ -139,22 +139,23 @@ def guided_by(dark, enhanced, cleaned, sigma_in, channels="rgb"):
     source, eps = ops.guided_inputs_uint8(frames[0], frames[1], s, K_BEST * sigma_in / s,
                                           MAX_GAIN, _LUMA[channels])
     guide, _ = ops.guided_inputs_uint8(frames[2], frames[1], s, 0.0, MAX_GAIN, _LUMA[channels])
-    g, p = (t[0].double().permute(1, 2, 0).numpy() for t in (guide, source))  # (h, w, 3)
+    g, p = (t[0].double().numpy() for t in (guide, source))  # (3, h, w) each
 
-    def mean(x):  # window means of (h, w) planes, mirrored as the fused ops mirror
-        return cv2.blur(x, (2 * RADIUS + 1,) * 2, borderType=cv2.BORDER_REFLECT)
+    def mean(x):  # window means of an (h, w) plane, mirrored as the fused ops mirror
+        return cv2.blur(np.ascontiguousarray(x), (2 * RADIUS + 1,) * 2,
+                        borderType=cv2.BORDER_REFLECT)
 
-    mg = np.stack([mean(g[..., i]) for i in range(3)], -1)
-    mp = np.stack([mean(p[..., j]) for j in range(3)], -1)
-    cov_gg = np.stack([np.stack([mean(g[..., i] * g[..., j]) for j in range(3)], -1)
+    mg = np.stack([mean(g[i]) for i in range(3)], -1)  # (h, w, 3)
+    mp = np.stack([mean(p[j]) for j in range(3)], -1)
+    cov_gg = np.stack([np.stack([mean(g[i] * g[j]) for j in range(3)], -1)
                        for i in range(3)], -2) - mg[..., :, None] * mg[..., None, :]
-    cov_gp = np.stack([np.stack([mean(g[..., i] * p[..., j]) for j in range(3)], -1)
+    cov_gp = np.stack([np.stack([mean(g[i] * p[j]) for j in range(3)], -1)
                        for i in range(3)], -2) - mg[..., :, None] * mp[..., None, :]
     system = cov_gg + np.maximum(eps[0, 0].double().numpy(), 1e-6)[..., None, None] * np.eye(3)
     X = np.linalg.solve(system, cov_gp)  # (h, w, 3 guide, 3 output)
     offset = mp - np.einsum("yxij,yxi->yxj", X, mg)
-    maps = torch.from_numpy(np.concatenate([X.reshape(*X.shape[:2], 9), offset], -1))
-    maps = torch.from_numpy(np.stack([mean(m) for m in maps.permute(2, 0, 1).numpy()]))
+    planes = np.concatenate([X.reshape(*X.shape[:2], 9), offset], -1).transpose(2, 0, 1)
+    maps = torch.from_numpy(np.stack([mean(m) for m in planes]))  # X's 9 (i * 3 + j), b's 3
     maps = F.interpolate(maps[None], size=dark.shape[:2], mode="bilinear", align_corners=True)[0]
     x = torch.from_numpy(cleaned).double().permute(2, 0, 1) / 255.0
     out = torch.stack([(maps[j:9:3] * x).sum(0) + maps[9 + j] for j in range(3)], -1)
