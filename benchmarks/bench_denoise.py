@@ -9,10 +9,9 @@ classical.metrics.synthetic_low_light (seed 3), with and without its Poisson-Gau
 noise-free dark photo; the table gives the RMS difference (levels) and SSIM between the target
 and SGZ's output on the noisy photo, as it is, denoised, and through fast's filter per channel
 (its former filter, at its grid and eps), and how much denoising changes the output of the
-noise-free photo. Then large
-photos (retina at full size, three photos upscaled): fast as it is (s = 2), and at the grid it
-had before (a short side of 256 at low resolution), and what fast changes on the noise-free
-photo. Speed: the modes on a 1920x1080 frame at the running CPU level: a photo (median of 20
+noise-free photo. Then large photos (retina at full size, three photos upscaled): fast as it
+is (s = 2), and at the grid it had before (a short side of 256 at low resolution), and what
+fast changes on the noise-free photo. Speed: the modes on a 1920x1080 frame at the running CPU level: a photo (median of 20
 calls, the noise measured each time) and, for fast, a video's frames (VideoDenoiser, the mean
 of 90 frames, the noise measured every NOISE_EVERY frames), at 1080p and at 3840x2160.
 """

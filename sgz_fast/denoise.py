@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from skimage.restoration import denoise_nl_means
 
 from . import ops
+from .reference import COLOUR_GUIDED_MIN_EPS
 
 MODES = ("off", "fast", "best")
 # K, K_BEST, RADIUS, NOISE_FLOOR and NLM_H: chosen on the benchmark's five photos,
@@ -151,7 +152,8 @@ def guided_by(dark, enhanced, cleaned, sigma_in, channels="rgb"):
                        for i in range(3)], -2) - mg[..., :, None] * mg[..., None, :]
     cov_gp = np.stack([np.stack([mean(g[i] * p[j]) for j in range(3)], -1)
                        for i in range(3)], -2) - mg[..., :, None] * mp[..., None, :]
-    system = cov_gg + np.maximum(eps[0, 0].double().numpy(), 1e-6)[..., None, None] * np.eye(3)
+    eps = np.maximum(eps[0, 0].double().numpy(), COLOUR_GUIDED_MIN_EPS)  # as the fused ops
+    system = cov_gg + eps[..., None, None] * np.eye(3)
     X = np.linalg.solve(system, cov_gp)  # (h, w, 3 guide, 3 output)
     offset = mp - np.einsum("yxij,yxi->yxj", X, mg)
     planes = np.concatenate([X.reshape(*X.shape[:2], 9), offset], -1).transpose(2, 0, 1)

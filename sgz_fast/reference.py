@@ -197,7 +197,7 @@ def colour_affine_uint8(frames, a, b):
 
 
 def guided_inputs_uint8(enhanced, dark, scale, noise, max_gain, luma):
-    """The self-guided filter's inputs for sgz_fast.denoise from 8-bit frames: the guide, the
+    """The guided filters' inputs for sgz_fast.denoise from 8-bit frames: the guide, the
     enhanced frames' means over blocks of scale x scale pixels in [0, 1] units (the rows and
     columns beyond a whole block left out), and eps, the noise the brightening added, squared:
     ``noise^2 (gain^2 - 1) / 255^2`` (plus 1e-6 levels^2), the gain being
