@@ -124,11 +124,7 @@ void forward_rows(const Channels<T>& ch, const T* dw, const T* db, const T* pw, 
       continue;
     }
     pointwise(pw, s.cin, int64_t(1), pb, d, s.W, s.cin, row_out, s.H * s.W, s.cout, s.W);
-    if (act == Activation::kNone) continue;
-    for (int64_t o = 0; o < s.cout; ++o) {
-      T* __restrict z = row_out + o * s.H * s.W;
-      for (int64_t x = 0; x < s.W; ++x) z[x] = activate(z[x], act);
-    }
+    if (act == Activation::kTanh) tanh_rows(row_out, s.H * s.W, s.cout, s.W);
   }
 }
 

@@ -21,7 +21,6 @@
 #include "factor_net_kernels.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "../../common/dsconv.h"
 #include "level.h"
@@ -175,29 +174,6 @@ SGZ_ALWAYS_INLINE void pointwise_to_planes(const T* pw, const T* bias, const T* 
       }
       out[o * out_stride + x] = bias[o] + reduce_add(acc);
     }
-  }
-}
-
-// tanh in place on `rows` rows of `count` values, row i at p + i * stride.
-SGZ_ALWAYS_INLINE void tanh_rows(float* p, int64_t stride, int64_t rows, int64_t count) {
-  using V = Vec<float>;
-  constexpr int64_t L = V::size();
-  const V limit(7.90531110763549805f), neg_limit(-7.90531110763549805f), one(1.0f), neg_one(-1.0f);
-  const auto tanh_vec = [&](V z) {
-    return clamp(tanh_rational(clamp(z, neg_limit, limit)), neg_one, one);
-  };
-  for (int64_t i = 0; i < rows; ++i) {
-    float* row = p + i * stride;
-    int64_t x = 0;
-    for (; x + L <= count; x += L) tanh_vec(V::loadu(row + x)).store(row + x);
-    if (x < count) tanh_vec(V::loadu(row + x, count - x)).store(row + x, count - x);
-  }
-}
-
-// float64 keeps libm's tanh: the fused network then equals the per-layer model to rounding.
-SGZ_ALWAYS_INLINE void tanh_rows(double* p, int64_t stride, int64_t rows, int64_t count) {
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t x = 0; x < count; ++x) p[i * stride + x] = std::tanh(p[i * stride + x]);
   }
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The row loops that the dsconv kernels and the fused factor network share, compiled into each
 // capability level's unit that includes this (inside its anonymous namespace): the depthwise
-// 3x3 rows and the register-blocked pointwise product.
+// 3x3 rows, the register-blocked pointwise product and the vector tanh.
 //
 // The pointwise product runs on the level's vector, Vec<T> (vec.h: AVX-512 16 floats, AVX2 8,
 // NEON and baseline SSE2 4). Its register block, ROWS output channels x VECS vectors of
@@ -13,6 +13,7 @@
 // (scripts/check_cpu_isa.py checks the built code of each level for spilled accumulators).
 // Each loaded vector feeds ROWS FMAs, each broadcast VECS: the loop runs on the FMA units,
 // not on loads. The weight gradient's outer products are blocked the same way.
+#include <cmath>
 #include <cstdint>
 
 #include "../../common/dsconv.h"
@@ -296,6 +297,33 @@ SGZ_ALWAYS_INLINE void pointwise(const T* w, int64_t wo, int64_t wc, const T* bi
   }
   pointwise_rest<T, kRows - 1, RELU>(w, wo, wc, bias, in, in_stride, K, out, out_stride, o, M - o,
                                      X);
+}
+
+// ---- tanh -----------------------------------------------------------------------------------
+
+// tanh in place on `rows` rows of `count` values, row i at p + i * stride: float32 by
+// tanh_rational (common/dsconv.h) on vectors, as libm's scalar tanhf took half of e_conv7's
+// forward (NOTES.md, dsconv).
+SGZ_ALWAYS_INLINE void tanh_rows(float* p, int64_t stride, int64_t rows, int64_t count) {
+  using V = Vec<float>;
+  constexpr int64_t L = V::size();
+  const V limit(7.90531110763549805f), neg_limit(-7.90531110763549805f), one(1.0f), neg_one(-1.0f);
+  const auto tanh_vec = [&](V z) {
+    return clamp(tanh_rational(clamp(z, neg_limit, limit)), neg_one, one);
+  };
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = p + i * stride;
+    int64_t x = 0;
+    for (; x + L <= count; x += L) tanh_vec(V::loadu(row + x)).store(row + x);
+    if (x < count) tanh_vec(V::loadu(row + x, count - x)).store(row + x, count - x);
+  }
+}
+
+// float64 keeps libm's tanh, to the reference's rounding.
+SGZ_ALWAYS_INLINE void tanh_rows(double* p, int64_t stride, int64_t rows, int64_t count) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t x = 0; x < count; ++x) p[i * stride + x] = std::tanh(p[i * stride + x]);
+  }
 }
 
 }  // namespace
