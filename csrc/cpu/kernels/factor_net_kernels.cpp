@@ -1,11 +1,14 @@
 // Hot loop of the fused factor network (cpu/factor_net.cpp), compiled once per capability
-// level: all seven depthwise-separable layers of SGZ over one tile, row by row, so the
+// level: all seven depthwise-separable layers of SGZ over one tile, two rows at a time, so the
 // 32-channel activations live in a few line buffers in cache and never in memory.
 //
-// Row streaming: at step t, the input row t + 1 is copied in, then layer k (1..7) computes its
-// row t - (k - 1), whose 3x3 needs rows t - k .. t - k + 2 of its sources: all computed by the
-// steps so far. Each layer keeps a ring of its last rows (kNetRing: the skip inputs x1, x2, x3
-// stay until e_conv7, 6 and 5 have read them), so nothing is computed twice within a tile.
+// Row streaming: at step t (t advancing by 2), the input rows up to t + 2 are copied in, then
+// layer k (1..7) computes its rows t - 2 (k - 1) and the next, whose 3x3 needs rows
+// t - 2 k + 1 .. t - 2 k + 4 of its sources: all computed by the steps so far. Two rows per
+// step, because each source row then comes from L2 once for two output rows instead of once
+// for each (NOTES.md, factor_net). Each layer keeps a ring of its last rows (kNetRing: the skip
+// inputs x1, x2, x3 stay until e_conv7, 6 and 5 have read them), so nothing is computed twice
+// within a tile.
 // Columns: the tile's columns plus the halo its layers depend on (layer k needs 7 - k more on
 // each side), in a local frame with zero columns beyond the image: no border cases.
 // Layout: the rings of e_conv1..6 are channels last (pixel after pixel, each pixel's 32
@@ -15,9 +18,9 @@
 // kNetChunk pixels: the chunk's depthwise result (up to 64 channels) stays in L1 for the
 // pointwise product.
 //
-// Memory, per thread (NetScratch): rings of 3 x 3 plane rows and 27 rows of 32 channels over
-// the tile's width + 14 (0.94 MB for a 256-wide float tile, in L2), the chunk's 16 KB. The
-// per-layer model writes and rereads seven full-size 32-channel tensors instead.
+// Memory, per thread (NetScratch): rings of 5 x 3 plane rows and 48 rows of 32 channels over
+// the tile's width + 14 (0.87 MB for a 128-wide float tile, in L2), the two rows' chunks
+// (32 KB). The per-layer model writes and rereads seven full-size 32-channel tensors instead.
 #include "factor_net_kernels.h"
 
 #include <algorithm>
@@ -34,18 +37,21 @@ namespace {
 // The channels-last register block of the pointwise product: NX pixels x NO vectors of
 // output channels, sized to the level's register file like the planar block (row_loops.h):
 // NX * NO accumulators + NO weight vectors + one broadcast pixel value.
-// The depthwise loop's window: kWindow pixels' outputs from kWindow + 2 loaded vectors per
-// row, next to the 9 weights: (kWindow + 2) x 3 + 9 + 1 registers.
+// The depthwise loop's window: kWindow pixels' outputs in kDepthwiseRows rows from
+// kWindow + 2 loaded vectors per source row, next to the 9 weights:
+// (kWindow + 2) x (kDepthwiseRows + 2) + 9 + 1 registers. With 16 registers a step's two rows
+// are done one after the other, each source row loaded for each.
 #if defined(CPU_CAPABILITY_AVX512) || defined(__aarch64__)
-constexpr int kPixels = 8, kOutVecs = 2;  // 16 + 2 + 1 of 32 registers
-constexpr int kWindow = 2;                // 12 + 10 of 32
+constexpr int kPixels = 8, kOutVecs = 2;        // 16 + 2 + 1 of 32 registers
+constexpr int kWindow = 2, kDepthwiseRows = 2;  // 16 + 10 of 32
 #elif defined(CPU_CAPABILITY_AVX2)
-constexpr int kPixels = 6, kOutVecs = 2;  // 12 + 2 + 1 of 16
-constexpr int kWindow = 2;                // 12 + 10 of 16: weights from L1, faster than 1
+constexpr int kPixels = 6, kOutVecs = 2;        // 12 + 2 + 1 of 16
+constexpr int kWindow = 1, kDepthwiseRows = 2;  // 12 of 16: weights from L1
 #else
 constexpr int kPixels = 4, kOutVecs = 2;  // 8 + 2 + 1 of 16, and SSE2's temporaries
-constexpr int kWindow = 1;
+constexpr int kWindow = 1, kDepthwiseRows = 1;
 #endif
+static_assert(kDepthwiseRows == 1 || kDepthwiseRows == kNetRowsPerStep);
 
 // Reads a channels-last row: the vector of L channels at pixel x, from NX + 2 vectors loaded
 // once for pixels x0 - 1 .. x0 + NX (x counted from x0): each loaded vector serves up to three
@@ -56,44 +62,47 @@ struct PixelWindow {
   SGZ_ALWAYS_INLINE Vec<T> operator()(int64_t x) const { return v[x + 1]; }
 };
 
-// The depthwise result of NX pixels from x, channels [g, g + L) of a source of C channels.
-template <typename T, int NX>
-SGZ_ALWAYS_INLINE void depthwise_pixels(const T* up, const T* mid, const T* down, int64_t C,
-                                        int64_t g, const Vec<T> (&w)[9], const Vec<T>& b, T* d,
+// The depthwise result of NX pixels from x in ROWS consecutive output rows, channels
+// [g, g + L) of a source of C channels: output row r from source rows r .. r + 2 of `src`, each
+// source row loaded once for all the output rows that read it.
+template <typename T, int NX, int ROWS>
+SGZ_ALWAYS_INLINE void depthwise_pixels(const T* const (&src)[ROWS + 2], int64_t C, int64_t g,
+                                        const Vec<T> (&w)[9], const Vec<T>& b, T* const (&d)[ROWS],
                                         int64_t dx, int64_t x) {
   using V = Vec<T>;
-  V ru[NX + 2], rm[NX + 2], rd[NX + 2];
-  SGZ_UNROLL for (int i = 0; i < NX + 2; ++i) {
-    ru[i] = V::loadu(up + (x + i - 1) * C + g);
-    rm[i] = V::loadu(mid + (x + i - 1) * C + g);
-    rd[i] = V::loadu(down + (x + i - 1) * C + g);
+  V r[ROWS + 2][NX + 2];
+  SGZ_UNROLL for (int j = 0; j < ROWS + 2; ++j) {
+    SGZ_UNROLL for (int i = 0; i < NX + 2; ++i) r[j][i] = V::loadu(src[j] + (x + i - 1) * C + g);
   }
-  const PixelWindow<T, NX> wu{ru}, wm{rm}, wd{rd};
-  SGZ_UNROLL for (int i = 0; i < NX; ++i) {
-    (b + depthwise3x3(wu, wm, wd, int64_t(i), w)).store(d + (x + i) * dx + g);
+  SGZ_UNROLL for (int j = 0; j < ROWS; ++j) {
+    const PixelWindow<T, NX> up{r[j]}, mid{r[j + 1]}, down{r[j + 2]};
+    SGZ_UNROLL for (int i = 0; i < NX; ++i) {
+      (b + depthwise3x3(up, mid, down, int64_t(i), w)).store(d[j] + (x + i) * dx + g);
+    }
   }
 }
 
-// d[x * dx + (c0 + c)] for pixels [0, n), c < C: the 3x3 depthwise result of a channels-last
-// source of C channels (rows up / mid / down at the chunk's first pixel; pixel -1 and n
-// readable), the shared formula on vectors of L channels, two pixels at a time. Its weights
-// are channels [c0, c0 + C) of dwt (9 x dx) and db.
-template <typename T>
-SGZ_ALWAYS_INLINE void depthwise_channels_last(const T* up, const T* mid, const T* down, int64_t C,
-                                               const T* dwt, const T* db, int64_t c0, T* d,
-                                               int64_t dx, int64_t n) {
+// d[r][x * dx + (c0 + c)] for pixels [0, n), c < C, r < ROWS: the 3x3 depthwise result of a
+// channels-last source of C channels, output row r from source rows src[r .. r + 2] (at the
+// chunk's first pixel; pixel -1 and n readable), the shared formula on vectors of L channels,
+// kWindow pixels at a time. Its weights are channels [c0, c0 + C) of dwt (9 x dx) and db.
+template <typename T, int ROWS>
+SGZ_ALWAYS_INLINE void depthwise_channels_last(const T* const (&src)[ROWS + 2], int64_t C,
+                                               const T* dwt, const T* db, int64_t c0,
+                                               T* const (&d)[ROWS], int64_t dx, int64_t n) {
   using V = Vec<T>;
   constexpr int64_t L = V::size();
+  T* dc[ROWS];
+  for (int j = 0; j < ROWS; ++j) dc[j] = d[j] + c0;
   for (int64_t g = 0; g < C; g += L) {
     V w[9];
     for (int k = 0; k < 9; ++k) w[k] = V::loadu(dwt + k * dx + c0 + g);
     const V b = V::loadu(db + c0 + g);
-    T* dg = d + c0;
     int64_t x = 0;
     for (; x + kWindow <= n; x += kWindow) {
-      depthwise_pixels<T, kWindow>(up, mid, down, C, g, w, b, dg, dx, x);
+      depthwise_pixels<T, kWindow, ROWS>(src, C, g, w, b, dc, dx, x);
     }
-    for (; x < n; ++x) depthwise_pixels<T, 1>(up, mid, down, C, g, w, b, dg, dx, x);
+    for (; x < n; ++x) depthwise_pixels<T, 1, ROWS>(src, C, g, w, b, dc, dx, x);
   }
 }
 
@@ -218,50 +227,72 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t, NetSc
     }
   };
 
-  // Layer k's row y, in chunks of kNetChunk pixels: the chunk's depthwise result (up to
-  // 64 channels x kNetChunk pixels) stays in L1 for the pointwise product.
-  const auto run_layer = [&](int k, int64_t y) {
+  // Layer k's rows [y, y + rows) (rows <= kNetRowsPerStep), in chunks of kNetChunk pixels:
+  // the chunk's depthwise result of each row (up to 64 channels x kNetChunk pixels) stays in
+  // L1 for the pointwise product.
+  const int64_t d_values = 2 * channels[1] * kNetChunk;  // one row's chunk: up to 2 width channels
+  const auto run_layer = [&](int k, int64_t y, int64_t rows) {
     const NetLayer<T>& layer = layers[k - 1];
     const int64_t lo = col_lo(k), count = col_hi(k) - lo;
-    T* d = scratch.depthwise;
+    T* d[kNetRowsPerStep];
+    for (int r = 0; r < kNetRowsPerStep; ++r) d[r] = scratch.depthwise + r * d_values;
     for (int64_t first = 0; first < count; first += kNetChunk) {
       const int64_t n = std::min(kNetChunk, count - first), j = lo - origin + first;
       if (k == 1) {  // from the input's planes: d planar, cin x kNetChunk
-        for (int64_t c = 0; c < 3; ++c) {
-          const int64_t at = c * stride + j;
-          depthwise_span(row_of(0, y - 1) + at, row_of(0, y) + at, row_of(0, y + 1) + at,
-                         layer.dw + 9 * c, layer.db[c], d + c * kNetChunk, n);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < 3; ++c) {
+            const int64_t at = c * stride + j;
+            depthwise_span(row_of(0, y + r - 1) + at, row_of(0, y + r) + at,
+                           row_of(0, y + r + 1) + at, layer.dw + 9 * c, layer.db[c],
+                           d[r] + c * kNetChunk, n);
+          }
+          pointwise_channels_last(layer.pwt, layer.pb, d[r], int64_t(1), kNetChunk, layer.cin,
+                                  row_of(1, y + r) + j * layer.cout, layer.cout, n);
         }
-        pointwise_channels_last(layer.pwt, layer.pb, d, int64_t(1), kNetChunk, layer.cin,
-                                row_of(1, y) + j * layer.cout, layer.cout, n);
         continue;
       }
       int64_t c0 = 0;  // d channels last, n x cin
       for (int src : kNetSources[k]) {
         if (src < 0) continue;
         const int64_t C = channels[src];
-        depthwise_channels_last(row_of(src, y - 1) + j * C, row_of(src, y) + j * C,
-                                row_of(src, y + 1) + j * C, C, layer.dwt, layer.db, c0, d,
-                                layer.cin, n);
+        const auto at = [&](int64_t row) -> const T* { return row_of(src, row) + j * C; };
+        if constexpr (kDepthwiseRows == 2) {
+          if (rows == 2) {
+            const T* const four[4] = {at(y - 1), at(y), at(y + 1), at(y + 2)};
+            T* const both[2] = {d[0], d[1]};
+            depthwise_channels_last<T, 2>(four, C, layer.dwt, layer.db, c0, both, layer.cin, n);
+            c0 += C;
+            continue;
+          }
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          const T* const three[3] = {at(y + r - 1), at(y + r), at(y + r + 1)};
+          T* const one[1] = {d[r]};
+          depthwise_channels_last<T, 1>(three, C, layer.dwt, layer.db, c0, one, layer.cin, n);
+        }
         c0 += C;
       }
-      if (k < kNetLayers) {
-        pointwise_channels_last(layer.pwt, layer.pb, d, layer.cin, int64_t(1), layer.cin,
-                                row_of(k, y) + j * layer.cout, layer.cout, n);
-        continue;
+      for (int64_t r = 0; r < rows; ++r) {
+        if (k < kNetLayers) {
+          pointwise_channels_last(layer.pwt, layer.pb, d[r], layer.cin, int64_t(1), layer.cin,
+                                  row_of(k, y + r) + j * layer.cout, layer.cout, n);
+          continue;
+        }
+        T* dst = out + (t.n * layer.cout * H + y + r) * W + lo + first;  // e_conv7: tanh, planar
+        pointwise_to_planes(layer.pw, layer.pb, d[r], layer.cin, dst, H * W, layer.cout, n);
+        tanh_rows(dst, H * W, layer.cout, n);
       }
-      T* dst = out + (t.n * layer.cout * H + y) * W + lo + first;  // e_conv7: tanh, planar
-      pointwise_to_planes(layer.pw, layer.pb, d, layer.cin, dst, H * W, layer.cout, n);
-      tanh_rows(dst, H * W, layer.cout, n);
     }
   };
 
   int64_t next_input = row_lo(0);
-  for (int64_t step = row_lo(1); step < t.y1 + kNetLayers - 1; ++step) {
-    for (; next_input < row_hi(0) && next_input <= step + 1; ++next_input) load_input(next_input);
+  constexpr int64_t R = kNetRowsPerStep;
+  for (int64_t step = row_lo(1); step < t.y1 + R * (kNetLayers - 1); step += R) {
+    for (; next_input < row_hi(0) && next_input <= step + R; ++next_input) load_input(next_input);
     for (int k = 1; k <= kNetLayers; ++k) {
-      const int64_t y = step - (k - 1);
-      if (y >= row_lo(k) && y < row_hi(k)) run_layer(k, y);
+      const int64_t first = step - R * (k - 1);
+      const int64_t y = std::max(first, row_lo(k)), end = std::min(first + R, row_hi(k));
+      if (y < end) run_layer(k, y, end - y);
     }
   }
 }

@@ -16,10 +16,15 @@ namespace sgz::cpu {
 constexpr int kNetLayers = 7;
 constexpr int kNetSources[kNetLayers + 1][2] = {{-1, -1}, {0, -1}, {1, -1}, {2, -1},
                                                 {3, -1},  {3, 4},  {2, 5},  {1, 6}};
-// Rows of layer k's ring of line buffers (k = 0: the input). At step t layer k computes row
-// t - (k - 1) (the input row t + 1 is loaded); a row stays until its last reader's step:
-// x1 until e_conv7 (6 steps later) reads it, x2 until e_conv6, x3 until e_conv5.
-constexpr int64_t kNetRing[kNetLayers] = {3, 8, 6, 4, 3, 3, 3};
+// Rows each layer computes per step: two, so that each source row read from L2 serves two
+// output rows' 3x3 (NOTES.md, factor_net).
+constexpr int64_t kNetRowsPerStep = 2;
+// Rows of layer k's ring of line buffers (k = 0: the input). At step t layer k computes rows
+// t - 2 (k - 1) and the next (the input rows up to t + 2 are loaded), and reader j of layer k
+// reads rows t - 2 (j - 1) - 1 .. t - 2 (j - 1) + 2: a ring of 2 (j - k) + 3 rows holds the
+// rows its furthest reader j still needs next to the two it writes (x1 until e_conv7 reads
+// it, x2 until e_conv6, x3 until e_conv5, the others until the next layer).
+constexpr int64_t kNetRing[kNetLayers] = {5, 15, 11, 7, 5, 5, 5};
 // Columns of a row whose depthwise result is computed before the pointwise product reads it.
 constexpr int64_t kNetChunk = 64;
 
@@ -43,9 +48,10 @@ struct NetTile {
 // One thread's buffers, allocated by the operator for tiles up to `max_columns` wide, in the
 // tile's local columns (its columns plus a halo of kNetLayers on each side, padded to
 // `stride`): the input's ring (3 planes of a row), the rings of e_conv1..6 (channels last:
-// a row is stride x width values, pixel by pixel), the depthwise result of one chunk
-// (kNetChunk pixels x up to 2 width channels) and a zero row. A tile's rings are zeroed when
-// it starts: columns outside the image are never written, so they read as the zero padding.
+// a row is stride x width values, pixel by pixel), the depthwise result of one chunk of each
+// of a step's rows (kNetChunk pixels x up to 2 width channels) and a zero row. A tile's rings are
+// zeroed when it starts: columns outside the image are never written, so they read as the zero
+// padding.
 template <typename T>
 struct NetScratch {
   static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
@@ -57,7 +63,7 @@ struct NetScratch {
       : stride(round_up(max_columns + 2 * kNetLayers, kLine)) {
     int64_t ring_values = kNetRing[0] * 3 * stride;
     for (int k = 1; k < kNetLayers; ++k) ring_values += kNetRing[k] * width * stride;
-    const int64_t depthwise_values = round_up(2 * width * kNetChunk, kLine);
+    const int64_t depthwise_values = round_up(kNetRowsPerStep * 2 * width * kNetChunk, kLine);
     storage.resize(ring_values + depthwise_values + stride * width + kLine);
     const auto address = reinterpret_cast<uintptr_t>(storage.data());
     rings = storage.data() + (round_up<uintptr_t>(address, 64) - address) / sizeof(T);
