@@ -303,7 +303,7 @@ SGZ_ALWAYS_INLINE void pointwise(const T* w, int64_t wo, int64_t wc, const T* bi
 
 // tanh in place on `rows` rows of `count` values, row i at p + i * stride: float32 by
 // tanh_rational (common/dsconv.h) on vectors, as libm's scalar tanhf took half of e_conv7's
-// forward (NOTES.md, dsconv).
+// forward (NOTES.md, factor_net).
 SGZ_ALWAYS_INLINE void tanh_rows(float* p, int64_t stride, int64_t rows, int64_t count) {
   using V = Vec<float>;
   constexpr int64_t L = V::size();
