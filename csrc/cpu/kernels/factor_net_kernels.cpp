@@ -24,6 +24,7 @@
 #include "factor_net_kernels.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../../common/dsconv.h"
 #include "level.h"
@@ -169,13 +170,32 @@ SGZ_ALWAYS_INLINE void pointwise_channels_last(const T* pwt, const T* bias, cons
 
 // e_conv7's pointwise product, M (3) outputs from channels-last d into planar rows:
 // out[o * out_stride + x] = bias[o] + sum_c pw[o * K + c] * d[x * K + c], the sum over c in
-// vectors of L channels, then across the lanes.
+// vectors of L channels, then across the lanes: at AVX2 and AVX-512 (float) for L pixels at
+// once by lane_sums (vec.h), which the planar output stores as one vector.
 template <typename T>
 SGZ_ALWAYS_INLINE void pointwise_to_planes(const T* pw, const T* bias, const T* d, int64_t K,
                                            T* out, int64_t out_stride, int64_t M, int64_t n) {
   using V = Vec<T>;
   constexpr int64_t L = V::size();
-  for (int64_t x = 0; x < n; ++x) {
+  int64_t x = 0;
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; x + L <= n; x += L) {
+      for (int64_t o = 0; o < M; ++o) {
+        V acc[L];
+        SGZ_UNROLL for (int i = 0; i < L; ++i) acc[i] = V(T(0));
+        for (int64_t c = 0; c < K; c += L) {
+          const V w = V::loadu(pw + o * K + c);
+          SGZ_UNROLL for (int i = 0; i < L; ++i) {
+            acc[i] = fmadd(w, V::loadu(d + (x + i) * K + c), acc[i]);
+          }
+        }
+        (lane_sums(acc) + V(bias[o])).store(out + o * out_stride + x);
+      }
+    }
+  }
+#endif
+  for (; x < n; ++x) {
     for (int64_t o = 0; o < M; ++o) {
       V acc(T(0));
       for (int64_t c = 0; c < K; c += L) {

@@ -136,12 +136,52 @@ SGZ_ALWAYS_INLINE Vec<float> clamp(const Vec<float>& a, const Vec<float>& lo,
   const __mmask16 all(0xFFFF);
   return _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, a, lo), hi);
 }
+// The lane sums of L vectors at once: lane i of the result is the sum of v[i]'s lanes. Pairs
+// of vectors are folded into one by in-lane shuffles and adds, halving the count at each of
+// log2(L) levels: 45 operations for 16 sums at AVX-512 where 16 reduce_adds take about 150.
+// (The shuffles in their all-lanes masked forms, as for max above.)
+SGZ_ALWAYS_INLINE Vec<float> lane_sums(const Vec<float> (&v)[16]) {
+  const __mmask16 all(0xFFFF);
+  __m512 pairs[8], quads[4];  // within each 128-bit lane: sums over 2, then 4 of its values
+  for (int i = 0; i < 8; ++i) {
+    const __m512 a = v[2 * i], b = v[2 * i + 1];
+    pairs[i] =
+        _mm512_add_ps(_mm512_maskz_unpacklo_ps(all, a, b), _mm512_maskz_unpackhi_ps(all, a, b));
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512 a = pairs[2 * i], b = pairs[2 * i + 1];
+    quads[i] = _mm512_add_ps(_mm512_maskz_shuffle_ps(all, a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_maskz_shuffle_ps(all, a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  // Across the four 128-bit lanes: lane j of quads[i] holds vectors 4 i .. 4 i + 3's sums over
+  // their lane j.
+  const auto fold = [all](__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_maskz_shuffle_f32x4(all, a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  };
+  return fold(fold(quads[0], quads[1]), fold(quads[2], quads[3]));
+}
 #elif defined(CPU_CAPABILITY_AVX2)
 SGZ_ALWAYS_INLINE Vec<float> relu(const Vec<float>& z) {
   return _mm256_max_ps(z, _mm256_setzero_ps());
 }
 SGZ_ALWAYS_INLINE Vec<double> relu(const Vec<double>& z) {
   return _mm256_max_pd(z, _mm256_setzero_pd());
+}
+// lane_sums as at AVX-512 (above): 21 operations for 8 sums.
+SGZ_ALWAYS_INLINE Vec<float> lane_sums(const Vec<float> (&v)[8]) {
+  __m256 pairs[4], quads[2];
+  for (int i = 0; i < 4; ++i) {
+    const __m256 a = v[2 * i], b = v[2 * i + 1];
+    pairs[i] = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  }
+  for (int i = 0; i < 2; ++i) {
+    const __m256 a = pairs[2 * i], b = pairs[2 * i + 1];
+    quads[i] = _mm256_add_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  return _mm256_add_ps(_mm256_permute2f128_ps(quads[0], quads[1], 0x20),
+                       _mm256_permute2f128_ps(quads[0], quads[1], 0x31));
 }
 using at::vec::clamp;
 #else
