@@ -78,7 +78,7 @@ SGZ_ALWAYS_INLINE void depthwise_pixels(const T* const (&src)[ROWS + 2], int64_t
   SGZ_UNROLL for (int j = 0; j < ROWS; ++j) {
     const PixelWindow<T, NX> up{r[j]}, mid{r[j + 1]}, down{r[j + 2]};
     SGZ_UNROLL for (int i = 0; i < NX; ++i) {
-      (b + depthwise3x3(up, mid, down, int64_t(i), w)).store(d[j] + (x + i) * dx + g);
+      depthwise3x3_chain(b, up, mid, down, int64_t(i), w).store(d[j] + (x + i) * dx + g);
     }
   }
 }
