@@ -257,7 +257,8 @@ if _extension.LOADED:
 def factor_net(x, params):
     """SGZ's whole factor network (the seven depthwise-separable layers e_conv1..7, ReLU and
     the final tanh) as one fused op, for inference: the factors x_r that the per-layer ops give
-    to rounding (float32 within 1e-5: e_conv7 adds its channels in another order).
+    to rounding (float32 within 1e-5: it adds the depthwise taps and e_conv7's channels in
+    another order).
 
     The image is computed in tiles, row by row, each layer keeping only the few rows the next
     layers still need, so the 32-channel activations stay in cache: no full-size intermediate
