@@ -39,10 +39,18 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   at::Tensor out = at::empty({N, 3, H, W}, x.options());
   if (out.numel() == 0) return out;
 
-  const int64_t strips = ceil_div(W, kTileColumns), strip = ceil_div(W, strips);
+  int64_t strips = ceil_div(W, kTileColumns);
   const int64_t threads = at::get_num_threads();
   const int64_t bands = std::min(H, ceil_div(threads, N * strips)), band = ceil_div(H, bands);
-  const int64_t per_image = ceil_div(H, band) * strips;
+  // A few more strips where that makes the tiles a multiple of the threads (1920 columns on two
+  // threads: 16 strips, not 15, which would keep one thread busy for a 16th of the time alone).
+  for (int64_t more = 0; more < threads && strips + more <= W; ++more) {
+    if (N * bands * (strips + more) % threads == 0) {
+      strips += more;
+      break;
+    }
+  }
+  const int64_t strip = ceil_div(W, strips), per_image = ceil_div(H, band) * strips;
 
   // The channels-last loops read the weights as vectors over channels: dw as 9 x cin and pw
   // as cin x cout.
