@@ -260,9 +260,9 @@ def factor_net(x, params):
     to rounding (float32 within 1e-5: it adds the depthwise taps and e_conv7's channels in
     another order).
 
-    The image is computed in tiles, row by row, each layer keeping only the few rows the next
-    layers still need, so the 32-channel activations stay in cache: no full-size intermediate
-    is allocated. CPU only (float32, float64). No gradient: training runs the per-layer
+    The image is computed in tiles, two rows at a time, each layer keeping only the few rows
+    the next layers still need, so the 32-channel activations stay in cache: no full-size
+    intermediate is allocated. CPU only (float32, float64). No gradient: training runs the per-layer
     :func:`dsconv`, and a backward through this op raises.
 
     Args:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not sgz_fast._extension.KERNELS["factor_net"].ge
                                 reason="the extension has no factor_net CPU kernel")
 
 # (N, H, W): sides of 1, 2 and 7 (smaller than the 7-pixel halo), odd sizes, batches, and
-# widths over one 256-column strip (two and three strips, the last one narrow).
+# widths over one 128-column strip (3 to 5 strips, the last one narrower).
 SHAPES = [(1, 1, 1), (1, 2, 2), (1, 7, 7), (1, 1, 40), (1, 40, 1), (2, 7, 33), (1, 2, 300),
           (3, 13, 17), (1, 37, 301), (1, 20, 531)]
 
@@ -79,6 +79,24 @@ def test_tiles_thinner_than_the_halo(cpu_device, threads):
     finally:
         torch.set_num_threads(previous)
     assert_network_close(got, per_layer(model, x))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_same_for_any_thread_count(cpu_device, dtype):
+    """1-4 threads cut a 9 x 300 image into 3 or 4 strips and 1 or 2 bands: every pixel is
+    computed with its sums in one order wherever the tiles' edges fall, so to the bit."""
+    model = make_model(dtype)
+    x = torch.rand(1, 3, 9, 300, dtype=dtype)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 4):
+            torch.set_num_threads(threads)
+            results.append(ops.factor_net(x, list(model.parameters())))
+    finally:
+        torch.set_num_threads(previous)
+    for got in results[1:]:
+        assert torch.equal(got, results[0])
 
 
 def test_any_strides_and_empty_batches(cpu_device):

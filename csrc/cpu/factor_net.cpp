@@ -41,16 +41,21 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
 
   int64_t strips = ceil_div(W, kTileColumns);
   const int64_t threads = at::get_num_threads();
-  const int64_t bands = std::min(H, ceil_div(threads, N * strips)), band = ceil_div(H, bands);
+  const int64_t band = ceil_div(H, std::min(H, ceil_div(threads, N * strips)));
+  const int64_t bands = ceil_div(H, band);
   // A few more strips where that makes the tiles a multiple of the threads (1920 columns on two
-  // threads: 16 strips, not 15, which would keep one thread busy for a 16th of the time alone).
-  for (int64_t more = 0; more < threads && strips + more <= W; ++more) {
-    if (N * bands * (strips + more) % threads == 0) {
-      strips += more;
+  // threads: 16 strips, not 15, which would keep one thread busy for a 16th of the time alone),
+  // as long as strips stay at least half as wide (the halo's share stays small) and none is
+  // empty.
+  for (int64_t more = 0; more < threads; ++more) {
+    const int64_t candidate = strips + more, width_of = ceil_div(W, candidate);
+    if (width_of < kTileColumns / 2 || (candidate - 1) * width_of >= W) break;
+    if (N * bands * candidate % threads == 0) {
+      strips = candidate;
       break;
     }
   }
-  const int64_t strip = ceil_div(W, strips), per_image = ceil_div(H, band) * strips;
+  const int64_t strip = ceil_div(W, strips), per_image = bands * strips;
 
   // The channels-last loops read the weights as vectors over channels: dw as 9 x cin and pw
   // as cin x cout.

@@ -19,8 +19,9 @@
 // pointwise product.
 //
 // Memory, per thread (NetScratch): rings of 5 x 3 plane rows and 48 rows of 32 channels over
-// the tile's width + 14 (0.87 MB for a 128-wide float tile, in L2), the two rows' chunks
-// (32 KB). The per-layer model writes and rereads seven full-size 32-channel tensors instead.
+// the tile's width + 14, padded to a cache line (0.89 MB for a 128-wide float tile, in L2), the
+// two rows' chunks (32 KB, in a 48 KB L1d). The per-layer model writes and rereads seven
+// full-size 32-channel tensors instead.
 #include "factor_net_kernels.h"
 
 #include <algorithm>
@@ -39,15 +40,15 @@ namespace {
 // output channels, sized to the level's register file like the planar block (row_loops.h):
 // NX * NO accumulators + NO weight vectors + one broadcast pixel value.
 // The depthwise loop's window: kWindow pixels' outputs in kDepthwiseRows rows from
-// kWindow + 2 loaded vectors per source row, next to the 9 weights:
-// (kWindow + 2) x (kDepthwiseRows + 2) + 9 + 1 registers. With 16 registers a step's two rows
-// are done one after the other, each source row loaded for each.
+// kWindow + 2 loaded vectors per source row, next to the 9 weights, the bias and the
+// kWindow x kDepthwiseRows chains of depthwise3x3_chain. Baseline x86-64 does a step's two
+// rows one after the other, each source row loaded for each.
 #if defined(CPU_CAPABILITY_AVX512) || defined(__aarch64__)
 constexpr int kPixels = 8, kOutVecs = 2;        // 16 + 2 + 1 of 32 registers
-constexpr int kWindow = 2, kDepthwiseRows = 2;  // 16 + 10 of 32
+constexpr int kWindow = 2, kDepthwiseRows = 2;  // 16 + 10 + 4 of 32
 #elif defined(CPU_CAPABILITY_AVX2)
 constexpr int kPixels = 6, kOutVecs = 2;        // 12 + 2 + 1 of 16
-constexpr int kWindow = 1, kDepthwiseRows = 2;  // 12 of 16: weights from L1
+constexpr int kWindow = 1, kDepthwiseRows = 2;  // 12 + 2 of 16: weights and bias from L1
 #else
 constexpr int kPixels = 4, kOutVecs = 2;  // 8 + 2 + 1 of 16, and SSE2's temporaries
 constexpr int kWindow = 1, kDepthwiseRows = 1;
@@ -171,16 +172,19 @@ SGZ_ALWAYS_INLINE void pointwise_channels_last(const T* pwt, const T* bias, cons
 // e_conv7's pointwise product, M (3) outputs from channels-last d into planar rows:
 // out[o * out_stride + x] = bias[o] + sum_c pw[o * K + c] * d[x * K + c], the sum over c in
 // vectors of L channels, then across the lanes: at AVX2 and AVX-512 (float) for L pixels at
-// once by lane_sums (vec.h), which the planar output stores as one vector.
+// once by lane_sums (vec.h), which the planar output stores as one vector. The chunk's last
+// block is computed whole too (d holds kNetChunk pixels, a multiple of L; those beyond n are
+// not stored), so every pixel's sum is added in one order, wherever the tiles' and chunks'
+// edges fall: the result does not depend on the thread count.
 template <typename T>
 SGZ_ALWAYS_INLINE void pointwise_to_planes(const T* pw, const T* bias, const T* d, int64_t K,
                                            T* out, int64_t out_stride, int64_t M, int64_t n) {
   using V = Vec<T>;
   constexpr int64_t L = V::size();
-  int64_t x = 0;
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
   if constexpr (std::is_same_v<T, float>) {
-    for (; x + L <= n; x += L) {
+    static_assert(kNetChunk % L == 0);
+    for (int64_t x = 0; x < n; x += L) {
       for (int64_t o = 0; o < M; ++o) {
         V acc[L];
         SGZ_UNROLL for (int i = 0; i < L; ++i) acc[i] = V(T(0));
@@ -190,12 +194,13 @@ SGZ_ALWAYS_INLINE void pointwise_to_planes(const T* pw, const T* bias, const T* 
             acc[i] = fmadd(w, V::loadu(d + (x + i) * K + c), acc[i]);
           }
         }
-        (lane_sums(acc) + V(bias[o])).store(out + o * out_stride + x);
+        (lane_sums(acc) + V(bias[o])).store(out + o * out_stride + x, std::min(L, n - x));
       }
     }
+    return;
   }
 #endif
-  for (; x < n; ++x) {
+  for (int64_t x = 0; x < n; ++x) {
     for (int64_t o = 0; o < M; ++o) {
       V acc(T(0));
       for (int64_t c = 0; c < K; c += L) {
@@ -279,8 +284,7 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t, NetSc
         if constexpr (kDepthwiseRows == 2) {
           if (rows == 2) {
             const T* const four[4] = {at(y - 1), at(y), at(y + 1), at(y + 2)};
-            T* const both[2] = {d[0], d[1]};
-            depthwise_channels_last<T, 2>(four, C, layer.dwt, layer.db, c0, both, layer.cin, n);
+            depthwise_channels_last<T, 2>(four, C, layer.dwt, layer.db, c0, d, layer.cin, n);
             c0 += C;
             continue;
           }

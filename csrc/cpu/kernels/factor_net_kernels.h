@@ -23,7 +23,8 @@ constexpr int64_t kNetRowsPerStep = 2;
 // t - 2 (k - 1) and the next (the input rows up to t + 2 are loaded), and reader j of layer k
 // reads rows t - 2 (j - 1) - 1 .. t - 2 (j - 1) + 2: a ring of 2 (j - k) + 3 rows holds the
 // rows its furthest reader j still needs next to the two it writes (x1 until e_conv7 reads
-// it, x2 until e_conv6, x3 until e_conv5, the others until the next layer).
+// it, x2 until e_conv6, x3 until e_conv5, the others until the next layer). The input, read
+// by e_conv1 only and loaded one row further ahead, needs 4; it has 5.
 constexpr int64_t kNetRing[kNetLayers] = {5, 15, 11, 7, 5, 5, 5};
 // Columns of a row whose depthwise result is computed before the pointwise product reads it.
 constexpr int64_t kNetChunk = 64;
