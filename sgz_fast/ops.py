@@ -262,8 +262,8 @@ def factor_net(x, params):
 
     The image is computed in tiles, two rows at a time, each layer keeping only the few rows
     the next layers still need, so the 32-channel activations stay in cache: no full-size
-    intermediate is allocated. CPU only (float32, float64). No gradient: training runs the per-layer
-    :func:`dsconv`, and a backward through this op raises.
+    intermediate is allocated. CPU only (float32, float64). No gradient: training runs the
+    per-layer :func:`dsconv`, and a backward through this op raises.
 
     Args:
         x: (N, 3, H, W) image, any H, W >= 0, any strides (read in place: a channels-last

@@ -45,8 +45,8 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t bands = ceil_div(H, band);
   // A few more strips where that makes the tiles a multiple of the threads (1920 columns on two
   // threads: 16 strips, not 15, which would keep one thread busy for a 16th of the time alone),
-  // as long as strips stay at least half as wide (the halo's share stays small) and none is
-  // empty.
+  // as long as strips stay kTileColumns / 2 wide or more (the halo's share stays small) and
+  // none is empty.
   for (int64_t more = 0; more < threads; ++more) {
     const int64_t candidate = strips + more, width_of = ceil_div(W, candidate);
     if (width_of < kTileColumns / 2 || (candidate - 1) * width_of >= W) break;
