@@ -255,12 +255,11 @@ void tile(const T* x, const NetLayer<T>* layers, T* out, const NetTile& t, NetSc
   // Layer k's rows [y, y + rows) (rows <= kNetRowsPerStep), in chunks of kNetChunk pixels:
   // the chunk's depthwise result of each row (up to 64 channels x kNetChunk pixels) stays in
   // L1 for the pointwise product.
-  const int64_t d_values = 2 * channels[1] * kNetChunk;  // one row's chunk: up to 2 width channels
   const auto run_layer = [&](int k, int64_t y, int64_t rows) {
     const NetLayer<T>& layer = layers[k - 1];
     const int64_t lo = col_lo(k), count = col_hi(k) - lo;
     T* d[kNetRowsPerStep];
-    for (int r = 0; r < kNetRowsPerStep; ++r) d[r] = scratch.depthwise + r * d_values;
+    for (int r = 0; r < kNetRowsPerStep; ++r) d[r] = scratch.depthwise + r * scratch.depthwise_row;
     for (int64_t first = 0; first < count; first += kNetChunk) {
       const int64_t n = std::min(kNetChunk, count - first), j = lo - origin + first;
       if (k == 1) {  // from the input's planes: d planar, cin x kNetChunk

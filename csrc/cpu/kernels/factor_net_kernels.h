@@ -57,14 +57,16 @@ template <typename T>
 struct NetScratch {
   static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
   int64_t stride;
+  int64_t depthwise_row;         // values of one row's chunk: kNetChunk x 2 width channels
   T *rings, *depthwise, *zeros;  // each starts on a cache line
   std::vector<T> storage;
 
   NetScratch(int64_t width, int64_t max_columns)
-      : stride(round_up(max_columns + 2 * kNetLayers, kLine)) {
+      : stride(round_up(max_columns + 2 * kNetLayers, kLine)),
+        depthwise_row(2 * width * kNetChunk) {
     int64_t ring_values = kNetRing[0] * 3 * stride;
     for (int k = 1; k < kNetLayers; ++k) ring_values += kNetRing[k] * width * stride;
-    const int64_t depthwise_values = round_up(kNetRowsPerStep * 2 * width * kNetChunk, kLine);
+    const int64_t depthwise_values = round_up(kNetRowsPerStep * depthwise_row, kLine);
     storage.resize(ring_values + depthwise_values + stride * width + kLine);
     const auto address = reinterpret_cast<uintptr_t>(storage.data());
     rings = storage.data() + (round_up<uintptr_t>(address, 64) - address) / sizeof(T);
