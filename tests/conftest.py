@@ -1,3 +1,4 @@
+import contextlib
 import zlib
 
 import pytest
@@ -37,6 +38,17 @@ NETWORK_TOLERANCES = {
     torch.float64: (1e-12, 1e-14),
     torch.float32: (1e-5, 1e-5),
 }
+
+
+@contextlib.contextmanager
+def torch_threads(count):
+    """torch's intra-op thread count set to `count` inside the block, restored after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _device_for(param):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TOLERANCES, assert_explained
+from conftest import TOLERANCES, assert_explained, torch_threads
 from sgz_fast import ops, reference
 from test_curve_uint8 import SHAPES as FRAME_SHAPES
 from test_guided_coefficients import INPUT_CASES, eps_, guide_, inputs
@@ -269,14 +269,10 @@ def test_filter_runs_of_rows_do_not_matter(cpu_device):
     """One thread or two (each a run of rows, whose first windows reach the run before it):
     the same bytes."""
     enhanced, dark = noisy_pair(2, 75, 64, cpu_device)
-    threads = torch.get_num_threads()
-    try:
-        outs = []
-        for count in (1, 2):
-            torch.set_num_threads(count)
+    outs = []
+    for count in (1, 2):
+        with torch_threads(count):
             outs.append(ops.colour_guided_filter_uint8(enhanced, dark, 2, 2.0, 16.0, RGB, 1))
-    finally:
-        torch.set_num_threads(threads)
     assert torch.equal(*outs)
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import TOLERANCES
+from conftest import TOLERANCES, torch_threads
 import sgz_fast
 from sgz_fast import _extension, ops, reference
 
@@ -197,13 +197,9 @@ def test_backward_in_bands_split_between_threads(w, threads):
     depthwise gradient's rows, and splits the N x H rows between threads anywhere, mid-image
     too (a thread computes the gradient rows next to its own as well): every row's gradients
     counted once, whatever the split."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         inputs, dw, db, pw, pb = make_args((2, 3), 4, torch.float64, batch=3, h=23, w=w)
         grad = torch.randn(3, 4, 23, w, dtype=torch.float64)
         _, grads = grads_of(ops.dsconv, inputs, dw, db, pw, pb, "relu", grad)
         _, grads_ref = grads_of(reference.dsconv, inputs, dw, db, pw, pb, "relu", grad)
-    finally:
-        torch.set_num_threads(before)
     assert_all_close(grads, grads_ref, torch.float64, scale=(3 * 23 * w) ** 0.5)

@@ -4,7 +4,7 @@ between the two."""
 import pytest
 import torch
 
-from conftest import NETWORK_TOLERANCES, assert_explained
+from conftest import NETWORK_TOLERANCES, assert_explained, torch_threads
 import sgz_fast
 from sgz_fast import ops
 from sgz_fast.model import SGZ
@@ -72,12 +72,8 @@ def test_tiles_thinner_than_the_halo(cpu_device, threads):
     """More threads than rows / 7: row bands of 2-5 rows, each recomputing its halo."""
     model = make_model(torch.float64)
     x = torch.rand(1, 3, 30, 20, dtype=torch.float64)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         got = ops.factor_net(x, list(model.parameters()))
-    finally:
-        torch.set_num_threads(previous)
     assert_network_close(got, per_layer(model, x))
 
 
@@ -87,14 +83,10 @@ def test_the_same_for_any_thread_count(cpu_device, dtype):
     computed with its sums in one order wherever the tiles' edges fall, so to the bit."""
     model = make_model(dtype)
     x = torch.rand(1, 3, 9, 300, dtype=dtype)
-    previous = torch.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3, 4):
-            torch.set_num_threads(threads)
+    results = []
+    for threads in (1, 2, 3, 4):
+        with torch_threads(threads):
             results.append(ops.factor_net(x, list(model.parameters())))
-    finally:
-        torch.set_num_threads(previous)
     for got in results[1:]:
         assert torch.equal(got, results[0])
 
