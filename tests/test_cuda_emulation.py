@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TOLERANCES
+from conftest import NETWORK_TOLERANCES, TOLERANCES
 from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
+from test_factor_net import make_model
 from test_colour_guided import FILTER_SHAPES, SHAPES as COLOUR_SHAPES, noisy_pair
 from test_guided_coefficients import (INPUT_SHAPES as GUIDED_INPUT_SHAPES, RGB, frame_pair,
                                       SHAPES as GUIDED_SHAPES, inputs as guided_inputs)
@@ -175,6 +176,77 @@ def test_dsconv_unaligned_and_empty(gpu):
     assert out.shape == (0, 6, 5, 4)
     g = gpu.dsconv_backward(out, out, empty, dw[:3], db[:3], pw[:, :3], "relu")
     assert g[0][0].shape == (0, 3, 5, 4) and g[1].abs().sum() == 0 and g[4].abs().sum() == 0
+
+
+# ---- factor_net ---------------------------------------------------------------------------
+
+# (N, H, W): sides of 1, 2 and 7 (smaller than the 7-pixel halo), one tile (8 x 16) and its
+# edges, several tiles with partial ones at the right and bottom, batches.
+FACTOR_NET_SHAPES = [(1, 1, 1), (1, 2, 2), (1, 7, 7), (1, 8, 16), (2, 9, 17), (1, 20, 40),
+                     (3, 5, 33)]
+
+
+def per_layer_reference(model, x):
+    """The factors through sgz_fast.reference's seven layers."""
+    with torch.no_grad():
+        return model._layer_by_layer(x, fused=False)
+
+
+@pytest.mark.parametrize("shape", FACTOR_NET_SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_factor_net_matches_the_per_layer_reference(gpu, shape, dtype):
+    model = make_model(dtype, tanh_bias=(6.0, -6.0, 0.0))
+    x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
+    got = gpu.factor_net(x, list(model.parameters()))
+    rtol, atol = NETWORK_TOLERANCES[dtype] if dtype == torch.float64 else TOLERANCES[dtype]
+    torch.testing.assert_close(got, per_layer_reference(model, x), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_factor_net_grid_stride_in_fixed_orders(gpu, order):
+    """Two blocks for 2 x 3 x 2 tiles: each reuses its scratch slice for several tiles."""
+    gpu.configure(**{**H100, "multiprocessors": 1, "blocks_per_sm": 2}, order=order, seed=0)
+    model = make_model(torch.float64)
+    x = torch.rand(2, 3, 20, 30, dtype=torch.float64)
+    got = gpu.factor_net(x, list(model.parameters()))
+    assert gpu.take_launches().tolist() == [[2, 1, 1]]
+    rtol, atol = NETWORK_TOLERANCES[torch.float64]
+    torch.testing.assert_close(got, per_layer_reference(model, x), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_factor_net_half_types_keep_float_between_layers(gpu, dtype):
+    model = make_model(dtype)
+    x = torch.rand(1, 3, 11, 19, dtype=dtype)
+    got = gpu.factor_net(x, list(model.parameters()))
+    assert got.dtype == dtype
+    exact = per_layer_reference(model.float(), x.float())
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(got.float(), exact, rtol=rtol, atol=atol)
+
+
+def test_factor_net_strided_input_empty_batch_and_width(gpu):
+    model = make_model(torch.float32)
+    params = list(model.parameters())
+    x = torch.rand(1, 9, 12, 3).permute(0, 3, 1, 2)  # channels last, as a decoded frame
+    torch.testing.assert_close(gpu.factor_net(x, params), per_layer_reference(model, x),
+                               rtol=TOLERANCES[torch.float32][0],
+                               atol=TOLERANCES[torch.float32][1])
+    assert gpu.factor_net(torch.rand(0, 3, 5, 4), params).shape == (0, 3, 5, 4)
+    wide = random_network_params(40)
+    with pytest.raises(ValueError, match="factor_net on CUDA supports networks up to 32"):
+        gpu.factor_net(torch.rand(1, 3, 4, 4), wide)
+
+
+def random_network_params(width):
+    """The 28 parameters of a dsc factor network `width` channels wide."""
+    cins = (3, width, width, width, 2 * width, 2 * width, 2 * width)
+    params = []
+    for k, cin in enumerate(cins):
+        cout = 3 if k == 6 else width
+        params += [torch.randn(cin, 1, 3, 3), torch.randn(cin), torch.randn(cout, cin, 1, 1),
+                   torch.randn(cout)]
+    return params
 
 
 # ---- curve_iter ---------------------------------------------------------------------------

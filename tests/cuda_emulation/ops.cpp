@@ -16,6 +16,7 @@
 #include "cuda/curve_iter.cuh"
 #include "cuda/curve_uint8.cuh"
 #include "cuda/dsconv.cuh"
+#include "cuda/factor_net.cuh"
 #include "cuda/guided_coefficients.cuh"
 #include "cuda/guided_inputs_uint8.cuh"
 
@@ -112,6 +113,7 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
       "dsconv_backward(Tensor grad, Tensor output, Tensor[] inputs, Tensor dw_weight, "
       "Tensor? dw_bias, Tensor pw_weight, str activation) -> "
       "(Tensor[], Tensor, Tensor, Tensor, Tensor)");
+  m.def("factor_net(Tensor x, Tensor[] params) -> Tensor");
   m.def("curve_iter(Tensor x, Tensor r, int iterations) -> Tensor");
   m.def(
       "curve_iter_backward(Tensor grad, Tensor x, Tensor r, int iterations, bool need_x, "
@@ -133,6 +135,7 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   using sgz::emu::EmulatedDevice;
   m.impl("dsconv", &sgz::gpu::dsconv_forward<EmulatedDevice>);
   m.impl("dsconv_backward", &sgz::gpu::dsconv_backward<EmulatedDevice>);
+  m.impl("factor_net", &sgz::gpu::factor_net_forward<EmulatedDevice>);
   m.impl("curve_iter", &sgz::gpu::curve_iter_forward<EmulatedDevice>);
   m.impl("curve_iter_backward", &sgz::gpu::curve_iter_backward<EmulatedDevice>);
   m.impl("curve_iter_uint8", &sgz::gpu::curve_iter_uint8_forward<EmulatedDevice>);
