@@ -49,8 +49,9 @@ TORCH_LIBRARY(sgz_fast, m) {
       "dsconv(Tensor[] inputs, Tensor dw_weight, Tensor? dw_bias, Tensor pw_weight, "
       "Tensor? pw_bias, str activation='relu') -> Tensor");
   // SGZ's whole dsc factor network for inference, x (N, 3, H, W) -> x_r (N, 3, H, W) in
-  // (-1, 1): e_conv1..7 fused, the 32-channel activations kept in cache. `params` is
-  // SGZ(conv_type='dsc').parameters(), 28 tensors. No autograd: training runs the per-layer ops.
+  // (-1, 1): e_conv1..7 fused (CPU: the 32-channel activations kept in cache; CUDA: one launch,
+  // for the low-resolution pass). `params` is SGZ(conv_type='dsc').parameters(), 28 tensors.
+  // No autograd: training runs the per-layer ops.
   m.def("factor_net(Tensor x, Tensor[] params) -> Tensor");
   // Gradients for every input, dw_weight, dw_bias (empty when None), pw_weight, pw_bias.
   m.def(

@@ -21,6 +21,12 @@ ITERATIONS = 8
 BACKENDS = ("auto", "fused", "reference")
 CONV_TYPES = ("dsc", "tc")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "sgz_default.pth"
+# On CUDA the one-op network (ops.factor_net) serves the low-resolution pass, up to this many
+# network pixels per call (a 3840x2160 frame at scale 12: 320 x 180): there its one launch
+# replaces seven small ones. Larger inputs run the per-layer ops, where the one-op kernel's
+# recomputed halos (2.5x the arithmetic) would cost more than the launches it saves. An
+# estimate until the GPU check measures both (benchmarks/NOTES.md, factor_net, CUDA).
+CUDA_WHOLE_NETWORK_PIXELS = 320 * 180
 # Bundled weights by name (docs/default_weights.md: how each was trained and compared).
 # "default" is DEFAULT_WEIGHTS; "default-v1" the first bundled set (semantic term off).
 BUNDLED_WEIGHTS = {"default-v1": "sgz_default_v1.pth"}
@@ -64,9 +70,11 @@ class SGZ(nn.Module):
         backend: "fused" (sgz_fast's compiled kernels; an error where they are not built for
             the input's device), "reference" (plain PyTorch, always available) or "auto"
             (fused where built, else reference). After a forward, ``self.backend`` says which
-            ran. Fused inference on the CPU (no gradient recorded: under ``torch.no_grad()``
-            or ``torch.inference_mode()``, or with no parameter requiring one) runs the whole
-            factor network as one op, ``ops.factor_net``; training runs the per-layer ops.
+            ran. Fused inference (no gradient recorded: under ``torch.no_grad()`` or
+            ``torch.inference_mode()``, or with no parameter requiring one) runs the whole
+            factor network as one op, ``ops.factor_net``: on the CPU at every size, on CUDA
+            for the low-resolution pass (up to CUDA_WHOLE_NETWORK_PIXELS network pixels);
+            training runs the per-layer ops.
         strength: how much the curve brightens (default 1, the published model exactly):
             x_r is scaled by it and clamped to [-1, 1]; 0 gives the input back, 0.5 is milder,
             1.5 stronger. Also settable later: ``model.strength = 0.7``.
@@ -206,8 +214,13 @@ class SGZ(nn.Module):
 
     def _whole_network_fused(self, x_down):
         """Whether the factors come from the one fused network op (inference: no gradient is
-        recorded) instead of the seven per-layer ops (training, and devices without it)."""
-        if self.conv_type != "dsc" or not _extension.KERNELS["factor_net"].get(x_down.device.type):
+        recorded) instead of the seven per-layer ops (training, devices without it, and on CUDA
+        inputs larger than CUDA_WHOLE_NETWORK_PIXELS)."""
+        device = x_down.device.type
+        if self.conv_type != "dsc" or not _extension.KERNELS["factor_net"].get(device):
+            return False
+        n, _, h, w = x_down.shape
+        if device == "cuda" and n * h * w > CUDA_WHOLE_NETWORK_PIXELS:
             return False
         return not torch.is_grad_enabled() or not (
             x_down.requires_grad or any(p.requires_grad for p in self.parameters()))

@@ -260,10 +260,14 @@ def factor_net(x, params):
     to rounding (float32 within 1e-5: it adds the depthwise taps and e_conv7's channels in
     another order).
 
-    The image is computed in tiles, two rows at a time, each layer keeping only the few rows
-    the next layers still need, so the 32-channel activations stay in cache: no full-size
-    intermediate is allocated. CPU only (float32, float64). No gradient: training runs the
-    per-layer :func:`dsconv`, and a backward through this op raises.
+    On the CPU (float32, float64) the image is computed in tiles, two rows at a time, each
+    layer keeping only the few rows the next layers still need, so the 32-channel activations
+    stay in cache: no full-size intermediate is allocated. On CUDA (float32, float64, float16,
+    bfloat16; networks up to 32 wide) one launch computes all seven layers, each block on an
+    8 x 16 tile and the halo it depends on, the activations in float32 (float64) between
+    layers: meant for the low-resolution pass (scale 12), where it replaces seven small
+    launches. No gradient: training runs the per-layer :func:`dsconv`, and a backward through
+    this op raises.
 
     Args:
         x: (N, 3, H, W) image, any H, W >= 0, any strides (read in place: a channels-last

@@ -1,6 +1,7 @@
-"""sgz_fast.ops.factor_net, SGZ's whole factor network fused for CPU inference, against the
-per-layer model (seven ops.dsconv calls) at every CPU capability level, and the model's choice
-between the two."""
+"""sgz_fast.ops.factor_net, SGZ's whole factor network fused for inference, against the
+per-layer model (seven ops.dsconv calls) at every CPU capability level and on CUDA, and the
+model's choice between the two. (The CUDA kernel also runs on the CPU, emulated, in
+test_cuda_emulation.py.)"""
 import pytest
 import torch
 
@@ -44,9 +45,9 @@ def assert_network_close(got, expected):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_matches_the_per_layer_model(cpu_device, shape, dtype):
-    model = make_model(dtype)
-    x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
+def test_matches_the_per_layer_model(device, shape, dtype):
+    model = make_model(dtype).to(device)
+    x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype, device=device)
     got = ops.factor_net(x, list(model.parameters()))
     assert got.shape == x.shape and got.is_contiguous()
     assert_network_close(got, per_layer(model, x))
@@ -190,6 +191,18 @@ def test_the_model_fuses_the_network_for_inference_only(monkeypatch, cpu_device)
     model.requires_grad_(True)
     model.enhance_uint8(frames)  # bytes out, always inference
     assert calls == [1, 1, 1, 1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+def test_on_cuda_the_model_fuses_the_low_resolution_pass_only(monkeypatch):
+    shapes = []
+    real = ops.factor_net
+    monkeypatch.setattr(ops, "factor_net", lambda x, p: shapes.append(tuple(x.shape)) or real(x, p))
+    model = make_model(torch.float32).cuda()  # scale 1: the network sees the image itself
+    with torch.no_grad():
+        model(torch.rand(1, 3, 180, 320, device="cuda"))  # CUDA_WHOLE_NETWORK_PIXELS: one op
+        model(torch.rand(1, 3, 181, 320, device="cuda"))  # one row more: the per-layer ops
+    assert shapes == [(1, 3, 180, 320)]
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
