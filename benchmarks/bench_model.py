@@ -54,7 +54,7 @@ def main():
     peak = None
     if device.type == "cpu":
         peak = peak_gflops(sgz_fast.cpu_capability(), torch.get_num_threads())[0]
-    rows, data = [], []
+    rows, data, network_rows = [], [], []
     for s, h, w in CUDA_CASES if device.type == "cuda" else CPU_CASES:
         fused = SGZ(s, backend="fused").to(device, dtype).eval()
         reference = SGZ(s, backend="reference").to(device, dtype).eval()
@@ -69,6 +69,10 @@ def main():
                      "curve": lambda: ops.curve_iter(x, factors),
                      "fused uint8": lambda: fused.enhance_uint8(frame),
                      "eager": lambda: reference(x)}
+            if device.type == "cuda":  # the network alone, one op against seven
+                down, params = fused.downsample(x), list(fused.parameters())
+                steps["network, one op"] = lambda: ops.factor_net(down, params)
+                steps["network, seven ops"] = lambda: fused._layer_by_layer(down, True)
             if not args.no_compile:
                 compiled = torch.compile(reference, dynamic=False)
                 steps["compile"] = lambda: compiled(x)
@@ -99,6 +103,10 @@ def main():
         rows.append(line)
         data.append(row)
         print(line, flush=True)
+        if "network, one op" in times:
+            one, seven = (times[k].median_ms for k in ("network, one op", "network, seven ops"))
+            network_rows.append(f"| {s} | {w}x{h} | {one:.3f} | {seven:.3f} ({seven / one:.2f}x) |")
+            print(network_rows[-1], flush=True)
     header = ["| scale | size | fused ms (± IQR) | network GFLOP/s (of FMA peak) | curve alone ms "
               "(fused / curve) | fused uint8 ms | per-layer ms (vs fused) | eager ms (vs fused) "
               "| compile ms (vs fused) | ONNX Runtime ms (vs fused) |",
@@ -112,7 +120,11 @@ def main():
     if peak:
         notes.append(f"- FMA peak of level {sgz_fast.cpu_capability()} on "
                      f"{torch.get_num_threads()} threads: {peak:.0f} GFLOP/s (bench_fma_peak.py)")
-    path = write_report(f"model-{args.dtype}", device, notes, header + rows, data)
+    table = header + rows
+    if network_rows:  # CUDA: what the model's CUDA_WHOLE_NETWORK_PIXELS chooses between
+        table += ["", "| scale | size | network as one op ms | as seven ops ms (vs one op) |",
+                  "|---|---|---|---|", *network_rows]
+    path = write_report(f"model-{args.dtype}", device, notes, table, data)
     print(f"wrote {path}")
 
 
