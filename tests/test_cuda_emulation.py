@@ -192,6 +192,17 @@ def per_layer_reference(model, x):
         return model._layer_by_layer(x, fused=False)
 
 
+def random_network_params(width):
+    """The 28 parameters of a dsc factor network `width` channels wide."""
+    cins = (3, width, width, width, 2 * width, 2 * width, 2 * width)
+    params = []
+    for k, cin in enumerate(cins):
+        cout = 3 if k == 6 else width
+        params += [torch.randn(cin, 1, 3, 3), torch.randn(cin), torch.randn(cout, cin, 1, 1),
+                   torch.randn(cout)]
+    return params
+
+
 @pytest.mark.parametrize("shape", FACTOR_NET_SHAPES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_factor_net_matches_the_per_layer_reference(gpu, shape, dtype):
@@ -236,17 +247,6 @@ def test_factor_net_strided_input_empty_batch_and_width(gpu):
     wide = random_network_params(40)
     with pytest.raises(ValueError, match="factor_net on CUDA supports networks up to 32"):
         gpu.factor_net(torch.rand(1, 3, 4, 4), wide)
-
-
-def random_network_params(width):
-    """The 28 parameters of a dsc factor network `width` channels wide."""
-    cins = (3, width, width, width, 2 * width, 2 * width, 2 * width)
-    params = []
-    for k, cin in enumerate(cins):
-        cout = 3 if k == 6 else width
-        params += [torch.randn(cin, 1, 3, 3), torch.randn(cin), torch.randn(cout, cin, 1, 1),
-                   torch.randn(cout)]
-    return params
 
 
 # ---- curve_iter ---------------------------------------------------------------------------
