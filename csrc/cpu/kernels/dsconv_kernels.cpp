@@ -160,6 +160,32 @@ SGZ_ALWAYS_INLINE void weight_gradient_row(const T* g, const T* const (&in)[3], 
   }
 }
 
+#if defined(CPU_CAPABILITY_AVX512)
+// weight_gradient_row at AVX-512 for rows of a vector or more: the taps' shifts on g instead
+// of on the input, dL/dw[i][j] += sum over x of g(x - j + 1) in_i(x), so each input row is
+// loaded once per vector from x (aligned where the row is) and g's neighbours are shifted in
+// (RowStream, zeros beyond the row: the padding, no border columns): 4 loads and 2 shifts a
+// vector where the unaligned loads at x - 1 .. x + 1 split two of every three across cache
+// lines.
+template <typename T>
+SGZ_ALWAYS_INLINE void weight_gradient_row_shifted(const T* g, const T* const (&in)[3], int64_t W,
+                                                   Vec<T> (&sums)[9]) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  RowStream<T> gs(g, W);
+  for (int64_t x = 0; x < W; x += L) {
+    const RowShifted<T> at = gs.at(x);
+    const V taps[3] = {at.after, at.centre, at.before};  // g(x - j + 1), j = 0, 1, 2
+    SGZ_UNROLL for (int i = 0; i < 3; ++i) {
+      if (in[i] == nullptr) continue;
+      const V v = x + L <= W ? V::loadu(in[i] + x) : V::loadu(in[i] + x, W - x);
+      SGZ_UNROLL for (int j = 0; j < 3; ++j) sums[3 * i + j] = fmadd(taps[j], v, sums[3 * i + j]);
+    }
+    gs.advance(x);
+  }
+}
+#endif
+
 // Rows [y0, y1) of one channel: the input gradient (g_d through the flipped 3x3 kernel) into
 // gi, and the depthwise weight gradient's sums over them added to dw_sums (9). g points to
 // g_d's row y0, the rows after it in order, and the row before it where y0 > 0.
@@ -179,6 +205,12 @@ SGZ_ALWAYS_INLINE void input_gradient_rows(const T* g, const T* in, const T (&fl
       const int64_t yi = y + i - 1;
       rows[i] = yi >= 0 && yi < s.H ? in + yi * W : nullptr;
     }
+#if defined(CPU_CAPABILITY_AVX512)
+    if (W >= V::size()) {
+      weight_gradient_row_shifted(g, rows, W, sums);
+      continue;
+    }
+#endif
     weight_gradient_row(g, rows, W, sums, dw_sums);
   }
   for (int k = 0; k < 9; ++k) dw_sums[k] += reduce_add(sums[k]);
