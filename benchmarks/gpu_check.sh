@@ -41,11 +41,11 @@ step tests "$PY" -m pytest -q -rs tests -k cuda
 # memcheck (out-of-bounds, misaligned accesses) on every kernel, racecheck (shared memory
 # hazards) on dsconv, the kernels with shared memory.
 SHORT="tests/test_dsconv.py tests/test_curve_iter.py tests/test_curve_uint8.py tests/test_affine_uint8.py
-  tests/test_guided_coefficients.py tests/test_colour_guided.py"
+  tests/test_guided_coefficients.py tests/test_colour_guided.py tests/test_factor_net.py"
 if timeout 120 compute-sanitizer --tool memcheck "$PY" -c \
     "import torch; torch.ones(8, device='cuda').sum().item()" > "$OUT/sanitizer-probe.log" 2>&1; then
   step memcheck timeout 240 compute-sanitizer --tool memcheck --error-exitcode 1 \
-    "$PY" -m pytest -q -x $SHORT -k "cuda and (matches_reference or match_reference or three_ops) and not half"
+    "$PY" -m pytest -q -x $SHORT -k "cuda and (matches_reference or match_reference or three_ops or matches_the_per_layer) and not half"
   step racecheck timeout 180 compute-sanitizer --tool racecheck --error-exitcode 1 \
     "$PY" -m pytest -q -x tests/test_dsconv.py -k "cuda and forward_and_gradients and float32"
 else
