@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import NETWORK_TOLERANCES, TOLERANCES
+from conftest import TOLERANCES
 from sgz_fast import reference
 from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_reference
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
@@ -181,72 +181,95 @@ def test_dsconv_unaligned_and_empty(gpu):
 # ---- factor_net ---------------------------------------------------------------------------
 
 # (N, H, W): sides of 1, 2 and 7 (smaller than the 7-pixel halo), one tile (8 x 16) and its
-# edges, several tiles with partial ones at the right and bottom, batches.
+# edges, several tiles with partial ones at the right and bottom, a tile whose whole halo is
+# inside the image (24 x 48), batches.
 FACTOR_NET_SHAPES = [(1, 1, 1), (1, 2, 2), (1, 7, 7), (1, 8, 16), (2, 9, 17), (1, 20, 40),
-                     (3, 5, 33)]
+                     (1, 24, 48), (3, 5, 33)]
 
 
-def per_layer_reference(model, x):
-    """The factors through sgz_fast.reference's seven layers."""
+def reference_network(x, params):
+    """The factors through sgz_fast.reference.dsconv, layer by layer, for the 28 `params` of a
+    dsc factor network of any width."""
+    def layer(k, inputs, activation):
+        return reference.dsconv(inputs, *params[4 * k:4 * k + 4], activation)
     with torch.no_grad():
-        return model._layer_by_layer(x, fused=False)
+        x1 = layer(0, [x], "relu")
+        x2 = layer(1, [x1], "relu")
+        x3 = layer(2, [x2], "relu")
+        x4 = layer(3, [x3], "relu")
+        x5 = layer(4, [x3, x4], "relu")
+        x6 = layer(5, [x2, x5], "relu")
+        return layer(6, [x1, x6], "tanh")
 
 
-def random_network_params(width):
+def random_network_params(width, dtype=torch.float32):
     """The 28 parameters of a dsc factor network `width` channels wide."""
     cins = (3, width, width, width, 2 * width, 2 * width, 2 * width)
     params = []
     for k, cin in enumerate(cins):
         cout = 3 if k == 6 else width
-        params += [torch.randn(cin, 1, 3, 3), torch.randn(cin), torch.randn(cout, cin, 1, 1),
-                   torch.randn(cout)]
+        for shape in ((cin, 1, 3, 3), (cin,), (cout, cin, 1, 1), (cout,)):
+            params.append(torch.randn(shape, dtype=dtype) * 0.4)
     return params
+
+
+def assert_factors_close(got, expected):
+    rtol, atol = TOLERANCES[expected.dtype]
+    torch.testing.assert_close(got, expected, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("shape", FACTOR_NET_SHAPES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_factor_net_matches_the_per_layer_reference(gpu, shape, dtype):
-    model = make_model(dtype, tanh_bias=(6.0, -6.0, 0.0))
+    params = list(make_model(dtype, tanh_bias=(6.0, -6.0, 0.0)).parameters())
     x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
-    got = gpu.factor_net(x, list(model.parameters()))
-    rtol, atol = NETWORK_TOLERANCES[dtype] if dtype == torch.float64 else TOLERANCES[dtype]
-    torch.testing.assert_close(got, per_layer_reference(model, x), rtol=rtol, atol=atol)
+    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
 
 
-@pytest.mark.parametrize("order", ["forward", "reverse"])
-def test_factor_net_grid_stride_in_fixed_orders(gpu, order):
-    """Two blocks for 2 x 3 x 2 tiles: each reuses its scratch slice for several tiles."""
-    gpu.configure(**{**H100, "multiprocessors": 1, "blocks_per_sm": 2}, order=order, seed=0)
-    model = make_model(torch.float64)
-    x = torch.rand(2, 3, 20, 30, dtype=torch.float64)
-    got = gpu.factor_net(x, list(model.parameters()))
+@pytest.mark.parametrize("width", [1, 4, 5, 17])
+def test_factor_net_other_widths(gpu, width):
+    """Widths of 4 and less take the branch where the input's window sizes a region."""
+    params = random_network_params(width, torch.float64)
+    x = torch.rand(2, 3, 13, 21, dtype=torch.float64)
+    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse", "shuffled"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_factor_net_grid_stride(gpu, order, dtype):
+    """Two blocks for 2 x 3 x 2 tiles: each reuses its scratch slice and its staged weights
+    for several tiles."""
+    gpu.configure(**{**H100, "multiprocessors": 1, "blocks_per_sm": 2}, order=order, seed=7)
+    params = list(make_model(dtype).parameters())
+    x = torch.rand(2, 3, 20, 30, dtype=dtype)
+    got = gpu.factor_net(x, params)
     assert gpu.take_launches().tolist() == [[2, 1, 1]]
-    rtol, atol = NETWORK_TOLERANCES[torch.float64]
-    torch.testing.assert_close(got, per_layer_reference(model, x), rtol=rtol, atol=atol)
+    if dtype == torch.float64:
+        assert_factors_close(got, reference_network(x, params))
+    else:  # float32 arithmetic from the rounded inputs, rounded once at the end
+        exact = reference_network(x.float(), [p.float() for p in params])
+        rtol, atol = TOLERANCES[dtype]
+        torch.testing.assert_close(got.float(), exact, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_factor_net_half_types_keep_float_between_layers(gpu, dtype):
-    model = make_model(dtype)
+    params = list(make_model(dtype).parameters())
     x = torch.rand(1, 3, 11, 19, dtype=dtype)
-    got = gpu.factor_net(x, list(model.parameters()))
+    got = gpu.factor_net(x, params)
     assert got.dtype == dtype
-    exact = per_layer_reference(model.float(), x.float())
+    exact = reference_network(x.float(), [p.float() for p in params])
     rtol, atol = TOLERANCES[dtype]
     torch.testing.assert_close(got.float(), exact, rtol=rtol, atol=atol)
 
 
 def test_factor_net_strided_input_empty_batch_and_width(gpu):
-    model = make_model(torch.float32)
-    params = list(model.parameters())
+    params = list(make_model(torch.float32).parameters())
     x = torch.rand(1, 9, 12, 3).permute(0, 3, 1, 2)  # channels last, as a decoded frame
-    torch.testing.assert_close(gpu.factor_net(x, params), per_layer_reference(model, x),
-                               rtol=TOLERANCES[torch.float32][0],
-                               atol=TOLERANCES[torch.float32][1])
+    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
     assert gpu.factor_net(torch.rand(0, 3, 5, 4), params).shape == (0, 3, 5, 4)
-    wide = random_network_params(40)
     with pytest.raises(ValueError, match="factor_net on CUDA supports networks up to 32"):
-        gpu.factor_net(torch.rand(1, 3, 4, 4), wide)
+        gpu.factor_net(torch.rand(1, 3, 4, 4), random_network_params(40))
 
 
 # ---- curve_iter ---------------------------------------------------------------------------
