@@ -213,9 +213,15 @@ def random_network_params(width, dtype=torch.float32):
     return params
 
 
-def assert_factors_close(got, expected):
-    rtol, atol = TOLERANCES[expected.dtype]
-    torch.testing.assert_close(got, expected, rtol=rtol, atol=atol)
+def assert_factors_close(got, x, params):
+    """got against reference_network(x, params); for the half types, against its float32 run
+    on the same rounded values (the kernel computes in float32 and rounds once at the end)."""
+    dtype = x.dtype
+    assert got.dtype == dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        got, x, params = got.float(), x.float(), [p.float() for p in params]
+    rtol, atol = TOLERANCES[dtype]
+    torch.testing.assert_close(got, reference_network(x, params), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("shape", FACTOR_NET_SHAPES)
@@ -223,7 +229,7 @@ def assert_factors_close(got, expected):
 def test_factor_net_matches_the_per_layer_reference(gpu, shape, dtype):
     params = list(make_model(dtype, tanh_bias=(6.0, -6.0, 0.0)).parameters())
     x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
-    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
+    assert_factors_close(gpu.factor_net(x, params), x, params)
 
 
 @pytest.mark.parametrize("width", [1, 4, 5, 17])
@@ -231,7 +237,7 @@ def test_factor_net_other_widths(gpu, width):
     """Widths of 4 and less take the branch where the input's window sizes a region."""
     params = random_network_params(width, torch.float64)
     x = torch.rand(2, 3, 13, 21, dtype=torch.float64)
-    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
+    assert_factors_close(gpu.factor_net(x, params), x, params)
 
 
 @pytest.mark.parametrize("order", ["forward", "reverse", "shuffled"])
@@ -244,29 +250,20 @@ def test_factor_net_grid_stride(gpu, order, dtype):
     x = torch.rand(2, 3, 20, 30, dtype=dtype)
     got = gpu.factor_net(x, params)
     assert gpu.take_launches().tolist() == [[2, 1, 1]]
-    if dtype == torch.float64:
-        assert_factors_close(got, reference_network(x, params))
-    else:  # float32 arithmetic from the rounded inputs, rounded once at the end
-        exact = reference_network(x.float(), [p.float() for p in params])
-        rtol, atol = TOLERANCES[dtype]
-        torch.testing.assert_close(got.float(), exact, rtol=rtol, atol=atol)
+    assert_factors_close(got, x, params)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_factor_net_half_types_keep_float_between_layers(gpu, dtype):
+def test_factor_net_half_types(gpu, dtype):
     params = list(make_model(dtype).parameters())
     x = torch.rand(1, 3, 11, 19, dtype=dtype)
-    got = gpu.factor_net(x, params)
-    assert got.dtype == dtype
-    exact = reference_network(x.float(), [p.float() for p in params])
-    rtol, atol = TOLERANCES[dtype]
-    torch.testing.assert_close(got.float(), exact, rtol=rtol, atol=atol)
+    assert_factors_close(gpu.factor_net(x, params), x, params)
 
 
 def test_factor_net_strided_input_empty_batch_and_width(gpu):
     params = list(make_model(torch.float32).parameters())
     x = torch.rand(1, 9, 12, 3).permute(0, 3, 1, 2)  # channels last, as a decoded frame
-    assert_factors_close(gpu.factor_net(x, params), reference_network(x, params))
+    assert_factors_close(gpu.factor_net(x, params), x, params)
     assert gpu.factor_net(torch.rand(0, 3, 5, 4), params).shape == (0, 3, 5, 4)
     with pytest.raises(ValueError, match="factor_net on CUDA supports networks up to 32"):
         gpu.factor_net(torch.rand(1, 3, 4, 4), random_network_params(40))
