@@ -95,9 +95,10 @@ def enhance_images(jobs, enhancer, batch_size, progress, settings=None, denoise_
 
 @contextlib.contextmanager
 def torch_threads(count):
-    """Decoding and encoding run in threads of their own beside the model: on the CPU the
-    model then runs best on one thread, the stages overlapping on the cores (with more, its
-    parallel loops wait for cores the codecs hold)."""
+    """torch's intra-op thread count set to `count` inside the block, restored after it.
+    Videos use it because decoding and encoding run in threads of their own beside the model:
+    on the CPU the model then runs best on one thread, the stages overlapping on the cores
+    (with more, its parallel loops wait for cores the codecs hold)."""
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

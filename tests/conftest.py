@@ -1,10 +1,10 @@
-import contextlib
 import zlib
 
 import pytest
 import torch
 
 import sgz_fast
+from sgz_fast.enhance import torch_threads  # noqa: F401  (the tests' thread-count block)
 
 # The CPU kernels are compiled once per capability level (README, Building): the CPU cases run
 # at every level, each a device of its own ("cpu-avx2"), skipped where the CPU lacks the level.
@@ -38,17 +38,6 @@ NETWORK_TOLERANCES = {
     torch.float64: (1e-12, 1e-14),
     torch.float32: (1e-5, 1e-5),
 }
-
-
-@contextlib.contextmanager
-def torch_threads(count):
-    """torch's intra-op thread count set to `count` inside the block, restored after it."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _device_for(param):
