@@ -51,8 +51,11 @@ TORCH_LIBRARY(sgz_fast, m) {
   // SGZ's whole dsc factor network for inference, x (N, 3, H, W) -> x_r (N, 3, H, W) in
   // (-1, 1): e_conv1..7 fused (CPU: the 32-channel activations kept in cache; CUDA: one launch,
   // for the low-resolution pass). `params` is SGZ(conv_type='dsc').parameters(), 28 tensors.
-  // No autograd: training runs the per-layer ops.
+  // Its gradient for params comes from factor_net_backward (x gets none).
   m.def("factor_net(Tensor x, Tensor[] params) -> Tensor");
+  // The 28 gradients of factor_net's params, from grad = dL/dx_r, x and out = factor_net(x,
+  // params) (CPU: the activations recomputed in rings of rows, never stored).
+  m.def("factor_net_backward(Tensor grad, Tensor x, Tensor out, Tensor[] params) -> Tensor[]");
   // Gradients for every input, dw_weight, dw_bias (empty when None), pw_weight, pw_bias.
   m.def(
       "dsconv_backward(Tensor grad, Tensor output, Tensor[] inputs, Tensor dw_weight, "

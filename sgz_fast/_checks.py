@@ -287,6 +287,20 @@ def check_factor_net_args(x, params):
     return width
 
 
+def check_factor_net_backward_args(grad, x, out, params):
+    """Checks factor_net_backward's arguments (the C++ check_factor_net_backward_args); returns
+    the width."""
+    width = check_factor_net_args(x, params)
+    for name, t in (("grad", grad), ("out", out)):
+        if t.shape != x.shape:
+            raise ValueError(f"factor_net_backward: {name} must have x's shape {list(x.shape)}; "
+                             f"got {list(t.shape)}")
+        if t.dtype != x.dtype or t.device != x.device:
+            raise ValueError(f"factor_net_backward: {name} is {t.dtype} on {t.device}; x is "
+                             f"{x.dtype} on {x.device}")
+    return width
+
+
 def check_colour_guided_filter_uint8_args(enhanced, dark, scale, noise, max_gain, luma, radius):
     op = "colour_guided_filter_uint8"
     check_guided_inputs_uint8_args(enhanced, dark, scale, noise, max_gain, luma, op)

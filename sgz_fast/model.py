@@ -70,11 +70,12 @@ class SGZ(nn.Module):
         backend: "fused" (sgz_fast's compiled kernels; an error where they are not built for
             the input's device), "reference" (plain PyTorch, always available) or "auto"
             (fused where built, else reference). After a forward, ``self.backend`` says which
-            ran. Fused inference (no gradient recorded: under ``torch.no_grad()`` or
-            ``torch.inference_mode()``, or with no parameter requiring one) runs the whole
-            factor network as one op, ``ops.factor_net``: on the CPU at every size, on CUDA
-            for the low-resolution pass (up to CUDA_WHOLE_NETWORK_PIXELS network pixels);
-            training runs the per-layer ops.
+            ran. The fused backend runs the whole factor network as one op,
+            ``ops.factor_net``: on the CPU at every size, for inference and for training
+            (its backward recomputes the activations instead of storing them); on CUDA for
+            inference of the low-resolution pass (up to CUDA_WHOLE_NETWORK_PIXELS network
+            pixels). Elsewhere, and whenever the image itself requires a gradient, it runs
+            the seven per-layer ops.
         strength: how much the curve brightens (default 1, the published model exactly):
             x_r is scaled by it and clamped to [-1, 1]; 0 gives the input back, 0.5 is milder,
             1.5 stronger. Also settable later: ``model.strength = 0.7``.
@@ -213,17 +214,21 @@ class SGZ(nn.Module):
         return self.e_conv7([x1, x6], "tanh", fused)
 
     def _whole_network_fused(self, x_down):
-        """Whether the factors come from the one fused network op (inference: no gradient is
-        recorded) instead of the seven per-layer ops (training, devices without it, and on CUDA
-        inputs larger than CUDA_WHOLE_NETWORK_PIXELS)."""
+        """Whether the factors come from the one fused network op instead of the seven
+        per-layer ops: where it is built for the device, and on CUDA for inference of inputs
+        up to CUDA_WHOLE_NETWORK_PIXELS; when a gradient is recorded, only where its backward
+        is built (the CPU) and the image needs no gradient (the op gives the weights theirs)."""
         device = x_down.device.type
         if self.conv_type != "dsc" or not _extension.KERNELS["factor_net"].get(device):
             return False
         n, _, h, w = x_down.shape
         if device == "cuda" and n * h * w > CUDA_WHOLE_NETWORK_PIXELS:
             return False
-        return not torch.is_grad_enabled() or not (
-            x_down.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if not torch.is_grad_enabled() or not (
+                x_down.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return True
+        return (_extension.KERNELS["factor_net_backward"].get(device, False)
+                and not x_down.requires_grad)
 
     def downsample(self, x):
         """The network's input: x itself at scale 1; else floor(H/s) x floor(W/s)."""

@@ -9,7 +9,8 @@ from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affin
                       check_colour_guided_filter_uint8_args, check_curve_args,
                       check_curve_backward_args,
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
-                      check_factor_net_args, check_guided_coefficients_args,
+                      check_factor_net_args, check_factor_net_backward_args,
+                      check_guided_coefficients_args,
                       check_guided_inputs_uint8_args)
 
 
@@ -299,13 +300,25 @@ if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
         check_factor_net_args(x, params)
         return x.new_empty(x.shape)
 
+    @torch.library.register_fake("sgz_fast::factor_net_backward")
+    def _factor_net_backward_fake(grad, x, out, params):
+        check_factor_net_backward_args(grad, x, out, params)
+        return [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
+
     def _factor_net_setup_context(ctx, inputs, output):
-        pass
+        x, params = inputs
+        ctx.save_for_backward(x, output, *params)
 
     def _factor_net_backward(ctx, grad):
-        raise RuntimeError("sgz_fast.ops.factor_net has no backward: it is the inference path. "
-                           "Train through SGZ's per-layer ops (SGZ.forward with gradients "
-                           "enabled does so).")
+        if ctx.needs_input_grad[0]:
+            raise RuntimeError("sgz_fast.ops.factor_net gives no gradient for x, only for the "
+                               "params; for a gradient of the image, run SGZ's per-layer ops "
+                               "(SGZ.forward does when x requires grad).")
+        x, output, *params = ctx.saved_tensors
+        _require("factor_net_backward", x.device)
+        grads = torch.ops.sgz_fast.factor_net_backward.default(grad.contiguous(), x, output,
+                                                               params)
+        return None, list(grads)
 
     torch.library.register_autograd("sgz_fast::factor_net", _factor_net_backward,
                                     setup_context=_factor_net_setup_context)

@@ -14,6 +14,7 @@ import test_curve_iter_errors
 import test_curve_uint8
 import test_dsconv_errors
 import test_factor_net
+import test_factor_net_backward
 import test_guided_coefficients
 
 OPS = torch.ops.sgz_fast
@@ -66,6 +67,9 @@ CASES = {
     **{f"factor_net: {k}": (OPS.factor_net.default,
                             lambda make=make: make(test_factor_net._bad_params())[0])
        for k, make in test_factor_net.BAD_INPUTS.items()},
+    **{f"factor_net_backward: {k}": (OPS.factor_net_backward.default,
+                                     lambda make=make: make(*test_factor_net_backward._good())[0])
+       for k, make in test_factor_net_backward.BAD_INPUTS.items()},
 }
 
 # Cases that are errors on one device only: a tensor on another device (all are on meta in

@@ -1,7 +1,7 @@
-"""sgz_fast.ops.factor_net, SGZ's whole factor network fused for inference, against the
-per-layer model (seven ops.dsconv calls) at every CPU capability level and on CUDA, and the
-model's choice between the two. (The CUDA kernel also runs on the CPU, emulated, in
-test_cuda_emulation.py.)"""
+"""sgz_fast.ops.factor_net, SGZ's whole factor network fused, against the per-layer model
+(seven ops.dsconv calls) at every CPU capability level and on CUDA, and the model's choice
+between the two (its gradient: test_factor_net_backward.py). (The CUDA kernel also runs on
+the CPU, emulated, in test_cuda_emulation.py.)"""
 import pytest
 import torch
 
@@ -157,40 +157,37 @@ def test_the_fake_kernel_explains_the_same(case):
     assert_explained(ops.factor_net, meta, message)
 
 
-def test_opcheck():
+def test_opcheck():  # with gradients: test_factor_net_backward.py
     model = make_model(torch.float32)
     torch.library.opcheck(torch.ops.sgz_fast.factor_net.default,
                           (torch.rand(2, 3, 9, 11), [p.detach() for p in model.parameters()]))
 
 
-def test_has_no_backward():
-    model = make_model(torch.float32)
-    out = ops.factor_net(torch.rand(1, 3, 6, 6), list(model.parameters()))
-    with pytest.raises(RuntimeError, match="factor_net has no backward"):
-        out.sum().backward()
-
-
-def test_the_model_fuses_the_network_for_inference_only(monkeypatch, cpu_device):
+def test_the_model_fuses_the_network_on_the_cpu(monkeypatch, cpu_device):
+    """For inference and for training (test_factor_net_backward.py checks the gradients);
+    the per-layer ops only when the image itself needs a gradient."""
     calls = []
     real = ops.factor_net
     monkeypatch.setattr(ops, "factor_net", lambda *a: calls.append(1) or real(*a))
     model = make_model(torch.float32)
     x = torch.rand(1, 3, 30, 44)
-    enhanced, x_r = model(x)  # gradients recorded: the per-layer ops
-    assert not calls and x_r.requires_grad
-    with torch.no_grad():
-        fused_enhanced, fused_x_r = model(x)
+    enhanced, x_r = model(x)  # gradients recorded for the weights
+    assert calls == [1] and x_r.requires_grad
+    per_layer_enhanced, per_layer_x_r = model(x.clone().requires_grad_())
     assert calls == [1]
-    assert_network_close(fused_x_r, x_r.detach())
-    torch.testing.assert_close(fused_enhanced, enhanced.detach(), rtol=1e-5, atol=1e-5)
+    assert_network_close(x_r.detach(), per_layer_x_r.detach())
+    torch.testing.assert_close(enhanced.detach(), per_layer_enhanced.detach(), rtol=1e-5,
+                               atol=1e-5)
+    with torch.no_grad():
+        model(x)
     with torch.inference_mode():
         model.enhance(x)
     model.requires_grad_(False)
-    model.enhance(x)  # nothing to record without inference mode
+    model.enhance(x)
     frames = (torch.rand(31, 45, 3) * 255).to(torch.uint8)
     model.requires_grad_(True)
     model.enhance_uint8(frames)  # bytes out, always inference
-    assert calls == [1, 1, 1, 1]
+    assert calls == [1] * 5
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
@@ -202,6 +199,7 @@ def test_on_cuda_the_model_fuses_the_low_resolution_pass_only(monkeypatch):
     with torch.no_grad():
         model(torch.rand(1, 3, 180, 320, device="cuda"))  # CUDA_WHOLE_NETWORK_PIXELS: one op
         model(torch.rand(1, 3, 181, 320, device="cuda"))  # one row more: the per-layer ops
+    model(torch.rand(1, 3, 90, 160, device="cuda"))  # training: no CUDA backward, per-layer
     assert shapes == [(1, 3, 180, 320)]
 
 

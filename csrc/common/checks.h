@@ -310,6 +310,23 @@ inline int64_t check_factor_net_args(const at::Tensor& x, at::TensorList params)
   return width;
 }
 
+// factor_net_backward: grad (dL/dx_r) and out (the forward's x_r) shaped like x, its dtype and
+// device, then factor_net's checks. Returns the network's width. The Python mirror is
+// check_factor_net_backward_args.
+inline int64_t check_factor_net_backward_args(const at::Tensor& grad, const at::Tensor& x,
+                                              const at::Tensor& out, at::TensorList params) {
+  const int64_t width = check_factor_net_args(x, params);
+  const std::pair<const at::Tensor*, const char*> given[] = {{&grad, "grad"}, {&out, "out"}};
+  for (const auto& [t, name] : given) {
+    TORCH_CHECK_VALUE(t->sizes() == x.sizes(), "factor_net_backward: ", name,
+                      " must have x's shape ", x.sizes(), "; got ", t->sizes());
+    TORCH_CHECK_VALUE(t->scalar_type() == x.scalar_type() && t->device() == x.device(),
+                      "factor_net_backward: ", name, " is ", t->scalar_type(), " on ", t->device(),
+                      "; x is ", x.scalar_type(), " on ", x.device());
+  }
+  return width;
+}
+
 }  // namespace sgz
 
 namespace sgz {

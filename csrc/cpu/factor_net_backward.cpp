@@ -1,0 +1,124 @@
+// CPU operator of sgz_fast::factor_net_backward, the weight gradients of SGZ's fused factor
+// network for training: checks, the split into row bands, per-band sums. The hot loop is
+// kernels/factor_net_backward_kernels.cpp, one copy per CPU capability level.
+//
+// Bands: whole rows of one image (a row of 32 channels is 32 KB at 256 columns), as many per
+// image as it takes to give every thread one. Each band recomputes the rows around it that
+// its gradients depend on (13 input rows on each side, fewer for the later layers: at 128-row
+// bands ~10% more forward work per inner edge). Each band sums its weight gradients apart;
+// the bands' sums are added in band order, so a result depends on the band split (the thread
+// count for a batch smaller than the threads), not on the scheduling.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../common/checks.h"
+#include "kernels/factor_net_backward_kernels.h"
+
+namespace sgz {
+namespace {
+
+using cpu::NetLayer;
+using cpu::NetLayerGrads;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x,
+                                                const at::Tensor& out_in,
+                                                at::TensorList params_in) {
+  const int64_t width = check_factor_net_backward_args(grad_in, x, out_in, params_in);
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+                   "factor_net_backward on CPU supports float32 and float64; got ",
+                   x.scalar_type());
+  const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();
+  std::vector<at::Tensor> params;
+  for (const at::Tensor& p : params_in) params.push_back(p.contiguous());
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
+  std::vector<at::Tensor> result;
+  for (const at::Tensor& p : params) result.push_back(at::zeros_like(p));
+  if (x.numel() == 0) return result;
+
+  const int64_t threads = at::get_num_threads();
+  const int64_t band = ceil_div(H, std::min(H, ceil_div(threads, N)));
+  const int64_t bands = ceil_div(H, band), tasks = N * bands;
+  // One band's sums, per layer: dw's transpose (9 x cin), db, pw (e_conv1: its transpose), pb.
+  std::vector<int64_t> offsets{0};
+  for (int k = 0; k < cpu::kNetLayers; ++k) {
+    const int64_t cin = params[4 * k + 2].size(1), cout = params[4 * k + 2].size(0);
+    for (int64_t size : {9 * cin, cin, cout * cin, cout}) offsets.push_back(offsets.back() + size);
+  }
+  at::Tensor sums = at::zeros({tasks, offsets.back()}, x.options());
+
+  std::vector<at::Tensor> transposed;
+  for (int k = 0; k < cpu::kNetLayers; ++k) {
+    transposed.push_back(params[4 * k].reshape({-1, 9}).t().contiguous());
+    transposed.push_back(params[4 * k + 2].flatten(1).t().contiguous());
+  }
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_backward_cpu", [&] {
+    using T = scalar_t;
+    const auto& kernels = cpu::factor_net_backward_kernels<T>();
+    const int64_t multiple = cpu::factor_net_kernels<T>().width_multiple;
+    TORCH_CHECK_VALUE(width % multiple == 0,
+                      "factor_net_backward on CPU needs a network width that is a multiple of ",
+                      multiple, " (SGZ's is 32); got ", width);
+    NetLayer<T> layers[cpu::kNetLayers];
+    for (int k = 0; k < cpu::kNetLayers; ++k) {
+      const at::Tensor* p = &params[4 * k];
+      layers[k] = {p[0].const_data_ptr<T>(),
+                   transposed[2 * k].const_data_ptr<T>(),
+                   p[1].const_data_ptr<T>(),
+                   p[2].const_data_ptr<T>(),
+                   transposed[2 * k + 1].const_data_ptr<T>(),
+                   p[3].const_data_ptr<T>(),
+                   p[2].size(1),
+                   p[2].size(0)};
+    }
+    at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+      cpu::NetBackwardScratch<T> scratch(width, W);
+      for (int64_t i = begin; i < end; ++i) {
+        T* base = sums[i].mutable_data_ptr<T>();
+        NetLayerGrads<T> grads[cpu::kNetLayers];
+        for (int k = 0; k < cpu::kNetLayers; ++k) {
+          const int64_t* o = &offsets[4 * k];
+          grads[k] = {base + o[0], base + o[1], base + o[2], base + o[3]};
+        }
+        cpu::NetTile tile{N, H, W, x.stride(0), x.stride(1), x.stride(2), x.stride(3)};
+        tile.n = i / bands;
+        tile.y0 = i % bands * band;
+        tile.y1 = std::min(H, tile.y0 + band);
+        tile.x0 = 0;
+        tile.x1 = W;
+        kernels.band(x.const_data_ptr<T>(), out.const_data_ptr<T>(), grad.const_data_ptr<T>(),
+                     layers, grads, tile, scratch);
+      }
+    });
+  });
+
+  at::Tensor total = sums[0];
+  for (int64_t i = 1; i < tasks; ++i) total = total + sums[i];  // in band order
+  for (int k = 0; k < cpu::kNetLayers; ++k) {
+    const int64_t* o = &offsets[4 * k];
+    const at::Tensor& pw = params[4 * k + 2];
+    const int64_t cin = pw.size(1), cout = pw.size(0);
+    // Each a tensor of its own, contiguous (none a view of `total`).
+    const auto part = [&](int i) { return total.slice(0, o[i], o[i + 1]); };
+    const auto own = [](const at::Tensor& t) { return t.clone(at::MemoryFormat::Contiguous); };
+    result[4 * k] = own(part(0).view({9, cin}).t()).view(params[4 * k].sizes());
+    result[4 * k + 1] = own(part(1));
+    const at::Tensor gpw = k == 0 ? part(2).view({cin, cout}).t() : part(2).view({cout, cin});
+    result[4 * k + 2] = own(gpw).view(pw.sizes());
+    result[4 * k + 3] = own(part(3));
+  }
+  return result;
+}
+
+}  // namespace
+}  // namespace sgz
+
+TORCH_LIBRARY_IMPL(sgz_fast, CPU, m) {
+  m.impl("factor_net_backward", &sgz::factor_net_backward_cpu);
+}

@@ -1,0 +1,327 @@
+// Hot loop of the fused factor network's backward (cpu/factor_net_backward.cpp), compiled once
+// per capability level: the weight gradients of all seven layers of SGZ over one band of rows,
+// one row a step, the forward recomputed on the way, so that neither the 32-channel
+// activations nor their gradients are ever stored in memory (the per-layer training path
+// writes and rereads seven activations, seven output gradients and their sums).
+//
+// Row streaming (kBackActivationRing): at step t the input's row t + 7 is loaded, the forward
+// computes row t + 7 - k of x_k, and layer k's backward runs on row t - 7 + k (e_conv7 first):
+// it takes its output gradient, complete once every reader of x_k has run the rows on both
+// sides, and adds its input gradient into its sources' gradient rings, three rows each.
+// A layer's backward on row y:
+//   1. g_z = dL/dz (ReLU's or tanh's derivative on the output), in chunks of kNetChunk pixels
+//      with the recomputed depthwise result d: pw's gradient += g_z d^T, pb's += g_z;
+//      g_d = pw^T g_z into a whole row (the next step reads its neighbours across chunks).
+//   2. Per vector of channels along the row: dw's gradient += g_d x the source's three rows,
+//      db's += g_d, and the source's gradient rows y - 1 .. y + 1 += the 3x3 taps of g_d.
+// Bands: weight gradients are added for the band's rows only; the rows around it that they
+// depend on are recomputed (back_forward_halo: 13 input rows on each side, 6 of e_conv7's).
+// Layout as in the forward (channels last, local columns with zero padding); see
+// factor_net_kernels.cpp.
+//
+// Memory, per thread (NetBackwardScratch): rings of 15 x 3 plane rows and 48 activation rows
+// and 27 gradient rows of 32 channels over the image's width + 2, padded to a cache line: 2.5
+// MB for a 256-wide float image; a chunk's g_z and d (24 KB, in L1), a row of g_d (66 KB).
+#include "factor_net_backward_kernels.h"
+
+#include <algorithm>
+
+#include "channels_last.h"
+
+namespace sgz::cpu {
+namespace CPU_CAPABILITY {
+namespace {
+
+// acc[(o + i) * lda + c + v L] += sum_p a[p * ax + (o + i) * ac] * b[p * bx + c + v L] for
+// p < n, i < OB, v < kOutVecs: the pointwise product's register block turned to an outer
+// product (a broadcast, b in vectors), summed in registers over the chunk's pixels.
+template <typename T, int OB>
+SGZ_ALWAYS_INLINE void outer_block(const T* a, int64_t ax, int64_t ac, const T* b, int64_t bx,
+                                   int64_t n, T* acc, int64_t lda, int64_t o, int64_t c) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  V s[OB][kOutVecs];
+  SGZ_UNROLL for (int i = 0; i < OB; ++i) {
+    SGZ_UNROLL for (int v = 0; v < kOutVecs; ++v) s[i][v] = V(T(0));
+  }
+  for (int64_t p = 0; p < n; ++p) {
+    V bv[kOutVecs];
+    SGZ_UNROLL for (int v = 0; v < kOutVecs; ++v) bv[v] = V::loadu(b + p * bx + c + v * L);
+    SGZ_UNROLL for (int i = 0; i < OB; ++i) {
+      const V av(a[p * ax + (o + i) * ac]);
+      SGZ_UNROLL for (int v = 0; v < kOutVecs; ++v) s[i][v] = fmadd(av, bv[v], s[i][v]);
+    }
+  }
+  SGZ_UNROLL for (int i = 0; i < OB; ++i) {
+    SGZ_UNROLL for (int v = 0; v < kOutVecs; ++v) {
+      T* dst = acc + (o + i) * lda + c + v * L;
+      (V::loadu(dst) + s[i][v]).store(dst);
+    }
+  }
+}
+
+// The last rows of a, fewer than kPixels: one block of exactly that many.
+template <typename T, int OB>
+SGZ_ALWAYS_INLINE void outer_rest(const T* a, int64_t ax, int64_t ac, const T* b, int64_t bx,
+                                  int64_t n, T* acc, int64_t lda, int64_t o, int64_t c,
+                                  int64_t left) {
+  if constexpr (OB > 0) {
+    if (left == OB) {
+      outer_block<T, OB>(a, ax, ac, b, bx, n, acc, lda, o, c);
+    } else {
+      outer_rest<T, OB - 1>(a, ax, ac, b, bx, n, acc, lda, o, c, left);
+    }
+  }
+}
+
+// acc[o * lda + c] += sum_{p < n} a[p * ax + o * ac] * b[p * bx + c] for o < A and c < B (a
+// multiple of kOutVecs vectors).
+template <typename T>
+SGZ_ALWAYS_INLINE void outer_product(const T* a, int64_t ax, int64_t ac, int64_t A, const T* b,
+                                     int64_t bx, int64_t B, int64_t n, T* acc, int64_t lda) {
+  constexpr int64_t block = kOutVecs * Vec<T>::size();
+  for (int64_t c = 0; c < B; c += block) {
+    int64_t o = 0;
+    for (; o + kPixels <= A; o += kPixels) {
+      outer_block<T, kPixels>(a, ax, ac, b, bx, n, acc, lda, o, c);
+    }
+    outer_rest<T, kPixels - 1>(a, ax, ac, b, bx, n, acc, lda, o, c, A - o);
+  }
+}
+
+// sum_{p < n} a[p] * b[p] (b = a when `b` is null), in vectors, then across the lanes.
+template <typename T>
+SGZ_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size();
+  V acc(T(0));
+  int64_t p = 0;
+  for (; p + L <= n; p += L) acc = fmadd(V::loadu(a + p), b ? V::loadu(b + p) : V(T(1)), acc);
+  T sum = reduce_add(acc);
+  for (; p < n; ++p) sum += a[p] * (b ? b[p] : T(1));
+  return sum;
+}
+
+// Pixels per chunk of the depthwise gradients (pass 2): in float a chunk's g_d (64 channels)
+// takes 8 KB, each source's three rows and three gradient rows 12 KB more, in a 48 KB L1.
+constexpr int64_t kGradientChunk = 32;
+
+template <typename T>
+void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
+          const NetLayerGrads<T>* grads, const NetTile& t, NetBackwardScratch<T>& s) {
+  using V = Vec<T>;
+  constexpr int64_t L = V::size(), C = kNetChunk;
+  const int64_t H = t.H, W = t.W, stride = s.stride, width = layers[0].cout;
+  T* act[kNetLayers];      // x_k's ring (k = 0: the input's planes)
+  T* grad_of[kNetLayers];  // x_k's gradient ring (k >= 1)
+  int64_t channels[kNetLayers];
+  act[0] = s.activations;
+  channels[0] = 3;
+  grad_of[1] = s.gradients;
+  for (int k = 1; k < kNetLayers; ++k) {
+    act[k] = act[k - 1] + kBackActivationRing[k - 1] * channels[k - 1] * stride;
+    channels[k] = width;
+    if (k > 1) grad_of[k] = grad_of[k - 1] + back_gradient_ring(k - 1) * width * stride;
+  }
+  s.clear();
+  const auto act_row = [&](int k, int64_t y) -> T* {
+    if (y < 0 || y >= H) return s.zeros;
+    return act[k] + y % kBackActivationRing[k] * channels[k] * stride;
+  };
+  const auto grad_row = [&](int k, int64_t y) -> T* {
+    return grad_of[k] + y % back_gradient_ring(k) * width * stride;
+  };
+  // Rows of x_k the forward recomputes, and rows layer k's backward runs on.
+  const auto forward_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - back_forward_halo(k)); };
+  const auto forward_hi = [&](int k) { return std::min(H, t.y1 + back_forward_halo(k)); };
+  const auto backward_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - (k - 1)); };
+  const auto backward_hi = [&](int k) { return std::min(H, t.y1 + (k - 1)); };
+
+  const auto load_input = [&](int64_t y) {
+    for (int64_t c = 0; c < 3; ++c) {
+      const T* src = x + t.n * t.stride_n + c * t.stride_c + y * t.stride_h;
+      T* dst = act_row(0, y) + c * stride + 1;
+      for (int64_t i = 0; i < W; ++i) dst[i] = src[i * t.stride_w];
+    }
+  };
+
+  // Layer k's depthwise result at row y for the chunk at local column j: channels last
+  // (n x cin), or for e_conv1 planar (3 x kNetChunk).
+  const auto depthwise = [&](int k, int64_t y, int64_t j, int64_t n) {
+    const NetLayer<T>& layer = layers[k - 1];
+    if (k == 1) {
+      for (int64_t c = 0; c < 3; ++c) {
+        const int64_t at = c * stride + j;
+        depthwise_span(act_row(0, y - 1) + at, act_row(0, y) + at, act_row(0, y + 1) + at,
+                       layer.dw + 9 * c, layer.db[c], s.depthwise + c * C, n);
+      }
+      return;
+    }
+    int64_t c0 = 0;
+    T* const one[1] = {s.depthwise};
+    for (int src : kNetSources[k]) {
+      if (src < 0) continue;
+      const int64_t K = channels[src];
+      const T* const three[3] = {act_row(src, y - 1) + j * K, act_row(src, y) + j * K,
+                                 act_row(src, y + 1) + j * K};
+      depthwise_channels_last<T, 1>(three, K, layer.dwt, layer.db, c0, one, layer.cin, n);
+      c0 += K;
+    }
+  };
+
+  const auto forward = [&](int k, int64_t y) {
+    const NetLayer<T>& layer = layers[k - 1];
+    for (int64_t first = 0; first < W; first += C) {
+      const int64_t n = std::min(C, W - first), j = 1 + first;
+      depthwise(k, y, j, n);
+      const int64_t dx = k == 1 ? 1 : layer.cin, dc = k == 1 ? C : 1;
+      pointwise_channels_last(layer.pwt, layer.pb, s.depthwise, dx, dc, layer.cin,
+                              act_row(k, y) + j * width, width, n);
+    }
+  };
+
+  const auto backward = [&](int k, int64_t y) {
+    const NetLayer<T>& layer = layers[k - 1];
+    const NetLayerGrads<T>& g = grads[k - 1];
+    const int64_t cin = layer.cin, cout = layer.cout;
+    const bool own = y >= t.y0 && y < t.y1;  // the band's row: its weight gradients count
+    // 1. g_z, pw's and pb's gradients, g_d.
+    for (int64_t first = 0; first < W; first += C) {
+      const int64_t n = std::min(C, W - first), j = 1 + first;
+      T* gz = s.gz;
+      if (k == kNetLayers) {  // planar, 3 x kNetChunk: dL/dx_r (1 - x_r^2)
+        for (int64_t o = 0; o < cout; ++o) {
+          const int64_t at = ((t.n * cout + o) * H + y) * W + first;
+          for (int64_t p = 0; p < n; ++p) {
+            gz[o * C + p] = grad[at + p] * activation_grad(out[at + p], Activation::kTanh);
+          }
+        }
+      } else {  // channels last, n x cout: ReLU's
+        const T* xo = act_row(k, y) + j * cout;
+        const T* go = grad_row(k, y) + j * cout;
+        for (int64_t i = 0; i < n * cout; ++i) gz[i] = xo[i] > T(0) ? go[i] : T(0);
+      }
+      const int64_t gzx = k == kNetLayers ? 1 : cout, gzc = k == kNetLayers ? C : 1;
+      if (own) {
+        depthwise(k, y, j, n);
+        if (k == 1) {  // the 3 input channels planar: pw's transpose, cin x cout
+          outer_product(s.depthwise, int64_t(1), C, cin, gz, cout, cout, n, g.pw, cout);
+        } else {
+          outer_product(gz, gzx, gzc, cout, s.depthwise, cin, cin, n, g.pw, cin);
+        }
+        for (int64_t o = 0; o < cout; ++o) {
+          T sum = 0;
+          for (int64_t p = 0; p < n; ++p) sum += gz[p * gzx + o * gzc];
+          g.pb[o] += sum;
+        }
+      }
+      if (k == 1) {
+        pointwise_to_planes(layer.pwt, s.zeros, gz, cout, s.gd_planes + j, stride, cin, n);
+      } else {
+        pointwise_channels_last<T, false>(layer.pw, s.zeros, gz, gzx, gzc, cout, s.gd_row + j * cin,
+                                          cin, n);
+      }
+    }
+    // 2. dw's and db's gradients, the sources' gradients.
+    if (k == 1) {  // no gradient for the input
+      if (!own) return;
+      for (int64_t c = 0; c < 3; ++c) {
+        const T* gd = s.gd_planes + c * stride + 1;
+        g.db[c] += dot<T>(gd, nullptr, W);
+        for (int64_t tap = 0; tap < 9; ++tap) {
+          const T* in = act_row(0, y + tap / 3 - 1) + c * stride + tap % 3;
+          g.dwt[tap * cin + c] += dot(gd, in, W);
+        }
+      }
+      return;
+    }
+    // g_d's row: pixel p at (p + 1) * cin. Pixels -1 and W are zero padding, cleared here:
+    // a layer of another cin wrote across them.
+    const T* gd = s.gd_row;
+    std::fill_n(s.gd_row, cin, T(0));
+    std::fill_n(s.gd_row + (W + 1) * cin, cin, T(0));
+    // In chunks of kGradientChunk pixels: each chunk's g_d, source rows and gradient rows
+    // come into L1 once for all the channel vectors.
+    for (int64_t p0 = 0; p0 < W; p0 += kGradientChunk) {
+      const int64_t p1 = std::min(W, p0 + kGradientChunk);
+      int64_t c0 = 0;
+      for (int src : kNetSources[k]) {
+        if (src < 0) continue;
+        const int64_t K = channels[src];
+        // Source row y + r - 1 gets the taps of row r; rows beyond the image go to the sink.
+        T* gin[3];
+        for (int r = 0; r < 3; ++r) {
+          const int64_t row = y + r - 1;
+          gin[r] = row < 0 || row >= H ? s.sink : grad_row(src, row);
+        }
+        const T* in[3] = {act_row(src, y - 1), act_row(src, y), act_row(src, y + 1)};
+        for (int64_t c = c0; c < c0 + K; c += L) {
+          const int64_t cc = c - c0;  // the channel in its source
+          if (own) {
+            V w[9], b(T(0));
+            for (int tap = 0; tap < 9; ++tap) w[tap] = V(T(0));
+            for (int64_t p = p0; p < p1; ++p) {
+              const V gv = V::loadu(gd + (p + 1) * cin + c);
+              b = b + gv;
+              SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+                SGZ_UNROLL for (int i = 0; i < 3; ++i) {
+                  w[3 * r + i] = fmadd(gv, V::loadu(in[r] + (p + i) * K + cc), w[3 * r + i]);
+                }
+              }
+            }
+            for (int tap = 0; tap < 9; ++tap) {
+              T* dst = g.dwt + tap * cin + c;
+              (V::loadu(dst) + w[tap]).store(dst);
+            }
+            (V::loadu(g.db + c) + b).store(g.db + c);
+          }
+          V w[9];
+          for (int tap = 0; tap < 9; ++tap) w[tap] = V::loadu(layer.dwt + tap * cin + c);
+          for (int64_t p = p0; p < p1; ++p) {
+            const V right = V::loadu(gd + (p + 2) * cin + c);
+            const V centre = V::loadu(gd + (p + 1) * cin + c);
+            const V left = V::loadu(gd + p * cin + c);
+            SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+              T* at = gin[r] + (p + 1) * K + cc;
+              V v = fmadd(w[3 * r], right, V::loadu(at));
+              v = fmadd(w[3 * r + 1], centre, v);
+              fmadd(w[3 * r + 2], left, v).store(at);
+            }
+          }
+        }
+        c0 += K;
+      }
+    }
+  };
+
+  for (int64_t step = forward_lo(0) - kNetLayers; step < backward_hi(1) + kNetLayers - 1; ++step) {
+    if (step + kNetLayers >= forward_lo(0) && step + kNetLayers < forward_hi(0)) {
+      load_input(step + kNetLayers);
+    }
+    for (int k = 1; k < kNetLayers; ++k) {
+      const int64_t y = step + kNetLayers - k;
+      if (y >= forward_lo(k) && y < forward_hi(k)) forward(k, y);
+    }
+    for (int k = 1; k < kNetLayers; ++k) {  // the gradient rows first added to at this step
+      const int64_t y = step - (kNetLayers - 1) + last_reader(k);
+      if (y >= 0 && y < H) std::fill_n(grad_row(k, y), (W + 2) * width, T(0));
+    }
+    for (int k = kNetLayers; k >= 1; --k) {
+      const int64_t y = step - kNetLayers + k;
+      if (y >= backward_lo(k) && y < backward_hi(k)) backward(k, y);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+const FactorNetBackwardKernels<T>& factor_net_backward_kernels() {
+  static const FactorNetBackwardKernels<T> table{&band<T>};
+  return table;
+}
+template const FactorNetBackwardKernels<float>& factor_net_backward_kernels<float>();
+template const FactorNetBackwardKernels<double>& factor_net_backward_kernels<double>();
+
+}  // namespace CPU_CAPABILITY
+}  // namespace sgz::cpu

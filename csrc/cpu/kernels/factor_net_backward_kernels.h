@@ -1,0 +1,107 @@
+#pragma once
+// What the fused factor network's backward operator (cpu/factor_net_backward.cpp) and its
+// per-level hot loop (kernels/factor_net_backward_kernels.cpp) share: the rings' sizes, the
+// per-thread buffers, the weight-gradient sums of one band, and the table of hot loops.
+// Members used by the hot loops are always inlined: an out-of-line copy compiled for AVX-512
+// could otherwise be the one the linker keeps for every level.
+#include <cstdint>
+#include <vector>
+
+#include "factor_net_kernels.h"
+
+namespace sgz::cpu {
+
+// The backward streams rows one at a time. At step t the input's row t + 7 is loaded, the
+// forward recomputes row t + 7 - k of x_k (k = 1..6), and layer k's backward runs on its row
+// t - 7 + k (e_conv7 on row t, e_conv1 on row t - 6): each layer's row waits until every
+// layer that reads it has computed the gradient rows on both sides of it.
+// Rows of x_k's ring (k = 0: the input): from the row its own backward reads to the row the
+// forward writes, 15 - 2 k.
+constexpr int64_t kBackActivationRing[kNetLayers] = {15, 13, 11, 9, 7, 5, 3};
+
+// The layer whose backward comes last among those that read x_k: its reader with the highest
+// index (e_conv7 reads x1 and x6, e_conv6 x2 and x5, e_conv5 x3 and x4).
+constexpr int last_reader(int k) {
+  int last = 0;
+  for (int j = 1; j <= kNetLayers; ++j) {
+    for (int src : kNetSources[j]) last = src == k ? j : last;
+  }
+  return last;
+}
+
+// Rows of the ring of x_k's gradient (k = 1..6): reader j's backward at step t adds into rows
+// t - 8 + j .. t - 6 + j, and layer k's backward reads row t - 7 + k: last_reader(k) + 2 - k
+// rows (x1: 8, x2: 6, x3: 4, x4..x6: 3).
+constexpr int64_t back_gradient_ring(int k) { return k == 0 ? 0 : last_reader(k) + 2 - k; }
+
+// Rows the forward recomputes beyond a band, for x_k (k = 0: the input): e_conv7's backward
+// covers 6 rows more on each side than the band (the layers below it need its gradient rows
+// around theirs), reads 1 more of x6, and each layer's forward 1 more of its source.
+constexpr int64_t back_forward_halo(int k) { return 2 * kNetLayers - 1 - k; }
+
+// The weight gradients of one layer, summed over a band's rows: dwt (9 x cin, the transpose of
+// depth_conv.weight's), db (cin), pw (cout x cin; for e_conv1 its transpose, cin x cout), pb
+// (cout).
+template <typename T>
+struct NetLayerGrads {
+  T *dwt, *db, *pw, *pb;
+};
+
+// One thread's buffers for bands of an image W columns wide, in local columns (image column
+// + 1, so that columns -1 and W are zero padding), rows padded to `stride` values: the rings of
+// the input (3 planes) and of x1..x6 and their gradients (channels last: a row is stride x
+// width values, pixel by pixel), one chunk's output gradient and recomputed depthwise result,
+// a row of the depthwise result's gradient (channels last, and planar for e_conv1), a zero
+// row, and a sink row for the gradient of rows beyond the image. clear() zeroes the rings
+// before each band.
+template <typename T>
+struct NetBackwardScratch {
+  static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
+  int64_t stride;
+  T *activations, *gradients, *gz, *depthwise, *gd_row, *gd_planes, *zeros, *sink;
+  std::vector<T> storage;
+
+  NetBackwardScratch(int64_t width, int64_t W) : stride(round_up(W + 2, kLine)) {
+    int64_t activation_values = kBackActivationRing[0] * 3 * stride, gradient_values = 0;
+    for (int k = 1; k < kNetLayers; ++k) {
+      activation_values += kBackActivationRing[k] * width * stride;
+      gradient_values += back_gradient_ring(k) * width * stride;
+    }
+    const int64_t sizes[] = {activation_values,     gradient_values,    kNetChunk * width,
+                             kNetChunk * 2 * width, stride * 2 * width, 3 * stride,
+                             stride * 2 * width,    stride * width};
+    int64_t total = kLine;
+    for (int64_t size : sizes) total += round_up(size, kLine);
+    storage.assign(total, T(0));
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    T* next = storage.data() + (round_up<uintptr_t>(address, 64) - address) / sizeof(T);
+    T** parts[] = {&activations, &gradients, &gz, &depthwise, &gd_row, &gd_planes, &zeros, &sink};
+    for (int i = 0; i < 8; ++i) {
+      *parts[i] = next;
+      next += round_up(sizes[i], kLine);
+    }
+  }
+  SGZ_ALWAYS_INLINE void clear() {
+    for (T* p = activations; p != gz; ++p) *p = T(0);
+  }
+
+ private:
+  template <typename I>
+  static I round_up(I value, I multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+  }
+};
+
+template <typename T>
+struct FactorNetBackwardKernels {
+  // Adds to grads[k] (k = 0..6: e_conv1..7) the weight gradients of the rows [y0, y1) of image
+  // n (tile.x0 and x1 unused: a band is the image's whole width), from x (strides in the
+  // tile), out (the forward's x_r) and grad (dL/dx_r), both N x 3 x H x W contiguous. The
+  // activations are recomputed; rows around the band are recomputed too, not shared.
+  void (*band)(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
+               const NetLayerGrads<T>* grads, const NetTile& band, NetBackwardScratch<T>& scratch);
+};
+
+}  // namespace sgz::cpu
+
+SGZ_CPU_KERNEL_TABLE(FactorNetBackwardKernels, factor_net_backward_kernels)
