@@ -106,6 +106,76 @@ SGZ_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
 // takes 8 KB, each source's three rows and three gradient rows 12 KB more, in a 48 KB L1.
 constexpr int64_t kGradientChunk = 32;
 
+// acc[c] += sum_{p < n} a[p * C + c] for c < C (a multiple of the vector size), in vectors.
+template <typename T>
+SGZ_ALWAYS_INLINE void column_sums(const T* a, int64_t C, int64_t n, T* acc) {
+  using V = Vec<T>;
+  for (int64_t c = 0; c < C; c += V::size()) {
+    V sum(T(0));
+    for (int64_t p = 0; p < n; ++p) sum = sum + V::loadu(a + p * C + c);
+    (V::loadu(acc + c) + sum).store(acc + c);
+  }
+}
+
+// One vector of channels of a layer's depthwise gradients at pixels [p0, p1) of a row: its
+// source rows' gradients gin[r] (r = 0, 1, 2: rows y - 1, y, y + 1) += the 3x3 taps of g_d,
+// and with WEIGHTS dw's gradient (dwt_grad, 9 x ld) += g_d x the source rows `in`, db's
+// (db_grad) += g_d. g_d's pixel p is at gd[(p + 1) * gx] (pixels -1 and W readable), the
+// source rows' at in[r][(p + 1) * K + cc]. One pass: g_d and the rows slide through windows
+// of three pixels, one new vector of each per pixel.
+template <typename T, bool WEIGHTS>
+SGZ_ALWAYS_INLINE void depthwise_gradients(const T* gd, int64_t gx, const T* const (&in)[3],
+                                           T* const (&gin)[3], int64_t K, int64_t cc, const T* dwt,
+                                           int64_t ld, int64_t p0, int64_t p1, T* dwt_grad,
+                                           T* db_grad) {
+  using V = Vec<T>;
+  V w[9], acc[9], bias(T(0));
+  for (int tap = 0; tap < 9; ++tap) {
+    w[tap] = V::loadu(dwt + tap * ld);
+    acc[tap] = V(T(0));
+  }
+  // Windows at pixel p: g_d at p - 1, p, p + 1; each source row at p - 1, p, p + 1.
+  V left = V::loadu(gd + p0 * gx), centre = V::loadu(gd + (p0 + 1) * gx);
+  V row[3][3];
+  SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+    row[r][0] = V::loadu(in[r] + p0 * K + cc);
+    row[r][1] = V::loadu(in[r] + (p0 + 1) * K + cc);
+  }
+  for (int64_t p = p0; p < p1; ++p) {
+    const V right = V::loadu(gd + (p + 2) * gx);
+    if constexpr (WEIGHTS) {
+      bias = bias + centre;
+      SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+        row[r][2] = V::loadu(in[r] + (p + 2) * K + cc);
+        SGZ_UNROLL for (int i = 0; i < 3; ++i) {
+          acc[3 * r + i] = fmadd(centre, row[r][i], acc[3 * r + i]);
+        }
+      }
+    }
+    SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+      T* at = gin[r] + (p + 1) * K + cc;
+      V v = fmadd(w[3 * r], right, V::loadu(at));
+      v = fmadd(w[3 * r + 1], centre, v);
+      fmadd(w[3 * r + 2], left, v).store(at);
+    }
+    left = centre;
+    centre = right;
+    if constexpr (WEIGHTS) {
+      SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+        row[r][0] = row[r][1];
+        row[r][1] = row[r][2];
+      }
+    }
+  }
+  if constexpr (WEIGHTS) {
+    for (int tap = 0; tap < 9; ++tap) {
+      T* dst = dwt_grad + tap * ld;
+      (V::loadu(dst) + acc[tap]).store(dst);
+    }
+    (V::loadu(db_grad) + bias).store(db_grad);
+  }
+}
+
 template <typename T>
 void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
           const NetLayerGrads<T>* grads, const NetTile& t, NetBackwardScratch<T>& s) {
@@ -209,10 +279,10 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
         } else {
           outer_product(gz, gzx, gzc, cout, s.depthwise, cin, cin, n, g.pw, cin);
         }
-        for (int64_t o = 0; o < cout; ++o) {
-          T sum = 0;
-          for (int64_t p = 0; p < n; ++p) sum += gz[p * gzx + o * gzc];
-          g.pb[o] += sum;
+        if (k == kNetLayers) {
+          for (int64_t o = 0; o < cout; ++o) g.pb[o] += dot<T>(gz + o * C, nullptr, n);
+        } else {
+          column_sums(gz, cout, n, g.pb);
         }
       }
       if (k == 1) {
@@ -258,35 +328,11 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
         for (int64_t c = c0; c < c0 + K; c += L) {
           const int64_t cc = c - c0;  // the channel in its source
           if (own) {
-            V w[9], b(T(0));
-            for (int tap = 0; tap < 9; ++tap) w[tap] = V(T(0));
-            for (int64_t p = p0; p < p1; ++p) {
-              const V gv = V::loadu(gd + (p + 1) * cin + c);
-              b = b + gv;
-              SGZ_UNROLL for (int r = 0; r < 3; ++r) {
-                SGZ_UNROLL for (int i = 0; i < 3; ++i) {
-                  w[3 * r + i] = fmadd(gv, V::loadu(in[r] + (p + i) * K + cc), w[3 * r + i]);
-                }
-              }
-            }
-            for (int tap = 0; tap < 9; ++tap) {
-              T* dst = g.dwt + tap * cin + c;
-              (V::loadu(dst) + w[tap]).store(dst);
-            }
-            (V::loadu(g.db + c) + b).store(g.db + c);
-          }
-          V w[9];
-          for (int tap = 0; tap < 9; ++tap) w[tap] = V::loadu(layer.dwt + tap * cin + c);
-          for (int64_t p = p0; p < p1; ++p) {
-            const V right = V::loadu(gd + (p + 2) * cin + c);
-            const V centre = V::loadu(gd + (p + 1) * cin + c);
-            const V left = V::loadu(gd + p * cin + c);
-            SGZ_UNROLL for (int r = 0; r < 3; ++r) {
-              T* at = gin[r] + (p + 1) * K + cc;
-              V v = fmadd(w[3 * r], right, V::loadu(at));
-              v = fmadd(w[3 * r + 1], centre, v);
-              fmadd(w[3 * r + 2], left, v).store(at);
-            }
+            depthwise_gradients<T, true>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, p0, p1,
+                                         g.dwt + c, g.db + c);
+          } else {
+            depthwise_gradients<T, false>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, p0, p1,
+                                          g.dwt + c, g.db + c);
           }
         }
         c0 += K;
