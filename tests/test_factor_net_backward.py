@@ -61,11 +61,13 @@ def test_matches_autograd_through_the_per_layer_model(cpu_device, shape, dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
-def test_bands_of_any_height(cpu_device, threads):
-    """One image on more threads than it has bands of 13 rows: bands of 3-23 rows, each
-    recomputing the 13 rows around it that its gradients depend on."""
+@pytest.mark.parametrize("width", [19, 270])
+def test_tiles_of_any_size(cpu_device, threads, width):
+    """One image on more threads than it has bands of 11 rows: bands of 3-23 rows, each
+    recomputing the 11 rows around it that its gradients depend on; 270 columns: three strips
+    of 90, each recomputing 11 columns on each inner side."""
     model = make_model(torch.float64)
-    x = torch.rand(1, 3, 23, 19, dtype=torch.float64)
+    x = torch.rand(1, 3, 23, width, dtype=torch.float64)
     grad = torch.randn(x.shape, dtype=torch.float64)
     with torch_threads(threads):
         got = gradients(fused, model, x, grad)

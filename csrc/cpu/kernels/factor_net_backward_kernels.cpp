@@ -14,8 +14,9 @@
 //      g_d = pw^T g_z into a whole row (the next step reads its neighbours across chunks).
 //   2. Per vector of channels along the row: dw's gradient += g_d x the source's three rows,
 //      db's += g_d, and the source's gradient rows y - 1 .. y + 1 += the 3x3 taps of g_d.
-// Bands: weight gradients are added for the band's rows only; the rows around it that they
-// depend on are recomputed (back_forward_halo: 13 input rows on each side, 6 of e_conv7's).
+// Tiles: weight gradients are added for the tile's pixels only; the rows and columns around it
+// that they depend on are recomputed (back_forward_halo: 11 of the input on each side; e_conv7's
+// backward runs on 6).
 // Layout as in the forward (channels last, local columns with zero padding); see
 // factor_net_kernels.cpp.
 //
@@ -177,7 +178,7 @@ SGZ_ALWAYS_INLINE void depthwise_gradients(const T* gd, int64_t gx, const T* con
 }
 
 template <typename T>
-void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
+void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
           const NetLayerGrads<T>* grads, const NetTile& t, NetBackwardScratch<T>& s) {
   using V = Vec<T>;
   constexpr int64_t L = V::size(), C = kNetChunk;
@@ -194,6 +195,10 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
     if (k > 1) grad_of[k] = grad_of[k - 1] + back_gradient_ring(k - 1) * width * stride;
   }
   s.clear();
+  // Columns: the strip's own [x0, x1) and the halo its gradients depend on, in a local frame
+  // whose column local(c) holds image column c (column 0 and the last are zero padding).
+  const int64_t origin = t.x0 - back_forward_halo(0) - 1;
+  const auto local = [&](int64_t c) { return c - origin; };
   const auto act_row = [&](int k, int64_t y) -> T* {
     if (y < 0 || y >= H) return s.zeros;
     return act[k] + y % kBackActivationRing[k] * channels[k] * stride;
@@ -201,17 +206,25 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
   const auto grad_row = [&](int k, int64_t y) -> T* {
     return grad_of[k] + y % back_gradient_ring(k) * width * stride;
   };
-  // Rows of x_k the forward recomputes, and rows layer k's backward runs on.
+  // Rows and columns of x_k the forward recomputes, and those layer k's backward runs on:
+  // the tile's and back_forward_halo(k), k - 1 more on each side, within the image.
   const auto forward_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - back_forward_halo(k)); };
   const auto forward_hi = [&](int k) { return std::min(H, t.y1 + back_forward_halo(k)); };
   const auto backward_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - (k - 1)); };
   const auto backward_hi = [&](int k) { return std::min(H, t.y1 + (k - 1)); };
+  const auto forward_left = [&](int k) {
+    return std::max<int64_t>(0, t.x0 - back_forward_halo(k));
+  };
+  const auto forward_right = [&](int k) { return std::min(W, t.x1 + back_forward_halo(k)); };
+  const auto backward_left = [&](int k) { return std::max<int64_t>(0, t.x0 - (k - 1)); };
+  const auto backward_right = [&](int k) { return std::min(W, t.x1 + (k - 1)); };
 
   const auto load_input = [&](int64_t y) {
     for (int64_t c = 0; c < 3; ++c) {
       const T* src = x + t.n * t.stride_n + c * t.stride_c + y * t.stride_h;
-      T* dst = act_row(0, y) + c * stride + 1;
-      for (int64_t i = 0; i < W; ++i) dst[i] = src[i * t.stride_w];
+      const int64_t lo = forward_left(0);
+      T* dst = act_row(0, y) + c * stride + local(lo);
+      for (int64_t i = lo; i < forward_right(0); ++i) dst[i - lo] = src[i * t.stride_w];
     }
   };
 
@@ -241,8 +254,8 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
 
   const auto forward = [&](int k, int64_t y) {
     const NetLayer<T>& layer = layers[k - 1];
-    for (int64_t first = 0; first < W; first += C) {
-      const int64_t n = std::min(C, W - first), j = 1 + first;
+    for (int64_t first = forward_left(k); first < forward_right(k); first += C) {
+      const int64_t n = std::min(C, forward_right(k) - first), j = local(first);
       depthwise(k, y, j, n);
       const int64_t dx = k == 1 ? 1 : layer.cin, dc = k == 1 ? C : 1;
       pointwise_channels_last(layer.pwt, layer.pb, s.depthwise, dx, dc, layer.cin,
@@ -254,88 +267,100 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
     const NetLayer<T>& layer = layers[k - 1];
     const NetLayerGrads<T>& g = grads[k - 1];
     const int64_t cin = layer.cin, cout = layer.cout;
-    const bool own = y >= t.y0 && y < t.y1;  // the band's row: its weight gradients count
+    const bool own_row = y >= t.y0 && y < t.y1;  // the tile's row: its weight gradients count
+    // The row's columns in three spans, the tile's own in the middle.
+    const int64_t lo = backward_left(k), hi = backward_right(k);
+    const int64_t spans[4] = {lo, std::max(lo, t.x0), std::min(hi, t.x1), hi};
     // 1. g_z, pw's and pb's gradients, g_d.
-    for (int64_t first = 0; first < W; first += C) {
-      const int64_t n = std::min(C, W - first), j = 1 + first;
-      T* gz = s.gz;
-      if (k == kNetLayers) {  // planar, 3 x kNetChunk: dL/dx_r (1 - x_r^2)
-        for (int64_t o = 0; o < cout; ++o) {
-          const int64_t at = ((t.n * cout + o) * H + y) * W + first;
-          for (int64_t p = 0; p < n; ++p) {
-            gz[o * C + p] = grad[at + p] * activation_grad(out[at + p], Activation::kTanh);
+    for (int span = 0; span < 3; ++span) {
+      const bool own = own_row && span == 1;
+      for (int64_t first = spans[span]; first < spans[span + 1]; first += C) {
+        const int64_t n = std::min(C, spans[span + 1] - first), j = local(first);
+        T* gz = s.gz;
+        if (k == kNetLayers) {  // planar, 3 x kNetChunk: dL/dx_r (1 - x_r^2)
+          for (int64_t o = 0; o < cout; ++o) {
+            const int64_t at = ((t.n * cout + o) * H + y) * W + first;
+            for (int64_t p = 0; p < n; ++p) {
+              gz[o * C + p] = grad[at + p] * activation_grad(out[at + p], Activation::kTanh);
+            }
+          }
+        } else {  // channels last, n x cout: ReLU's
+          const T* xo = act_row(k, y) + j * cout;
+          const T* go = grad_row(k, y) + j * cout;
+          for (int64_t i = 0; i < n * cout; ++i) gz[i] = xo[i] > T(0) ? go[i] : T(0);
+        }
+        const int64_t gzx = k == kNetLayers ? 1 : cout, gzc = k == kNetLayers ? C : 1;
+        if (own) {
+          depthwise(k, y, j, n);
+          if (k == 1) {  // the 3 input channels planar: pw's transpose, cin x cout
+            outer_product(s.depthwise, int64_t(1), C, cin, gz, cout, cout, n, g.pw, cout);
+          } else {
+            outer_product(gz, gzx, gzc, cout, s.depthwise, cin, cin, n, g.pw, cin);
+          }
+          if (k == kNetLayers) {
+            for (int64_t o = 0; o < cout; ++o) g.pb[o] += dot<T>(gz + o * C, nullptr, n);
+          } else {
+            column_sums(gz, cout, n, g.pb);
           }
         }
-      } else {  // channels last, n x cout: ReLU's
-        const T* xo = act_row(k, y) + j * cout;
-        const T* go = grad_row(k, y) + j * cout;
-        for (int64_t i = 0; i < n * cout; ++i) gz[i] = xo[i] > T(0) ? go[i] : T(0);
-      }
-      const int64_t gzx = k == kNetLayers ? 1 : cout, gzc = k == kNetLayers ? C : 1;
-      if (own) {
-        depthwise(k, y, j, n);
-        if (k == 1) {  // the 3 input channels planar: pw's transpose, cin x cout
-          outer_product(s.depthwise, int64_t(1), C, cin, gz, cout, cout, n, g.pw, cout);
+        if (k == 1) {
+          pointwise_to_planes(layer.pwt, s.zeros, gz, cout, s.gd_planes + j, stride, cin, n);
         } else {
-          outer_product(gz, gzx, gzc, cout, s.depthwise, cin, cin, n, g.pw, cin);
+          pointwise_channels_last<T, false>(layer.pw, s.zeros, gz, gzx, gzc, cout,
+                                            s.gd_row + j * cin, cin, n);
         }
-        if (k == kNetLayers) {
-          for (int64_t o = 0; o < cout; ++o) g.pb[o] += dot<T>(gz + o * C, nullptr, n);
-        } else {
-          column_sums(gz, cout, n, g.pb);
-        }
-      }
-      if (k == 1) {
-        pointwise_to_planes(layer.pwt, s.zeros, gz, cout, s.gd_planes + j, stride, cin, n);
-      } else {
-        pointwise_channels_last<T, false>(layer.pw, s.zeros, gz, gzx, gzc, cout, s.gd_row + j * cin,
-                                          cin, n);
       }
     }
     // 2. dw's and db's gradients, the sources' gradients.
-    if (k == 1) {  // no gradient for the input
-      if (!own) return;
+    if (k == 1) {  // no gradient for the input; its columns are the tile's own
+      if (!own_row) return;
       for (int64_t c = 0; c < 3; ++c) {
-        const T* gd = s.gd_planes + c * stride + 1;
-        g.db[c] += dot<T>(gd, nullptr, W);
+        const T* gd = s.gd_planes + c * stride + local(t.x0);
+        g.db[c] += dot<T>(gd, nullptr, hi - lo);
         for (int64_t tap = 0; tap < 9; ++tap) {
-          const T* in = act_row(0, y + tap / 3 - 1) + c * stride + tap % 3;
-          g.dwt[tap * cin + c] += dot(gd, in, W);
+          const T* in = act_row(0, y + tap / 3 - 1) + c * stride + local(t.x0) + tap % 3 - 1;
+          g.dwt[tap * cin + c] += dot(gd, in, hi - lo);
         }
       }
       return;
     }
-    // g_d's row: pixel p at (p + 1) * cin. Pixels -1 and W are zero padding, cleared here:
-    // a layer of another cin wrote across them.
+    // g_d's row, channels last at local columns. The columns on both sides of the layer's
+    // are read as zero: the image's padding, or beyond the tile's halo, where the gradients
+    // are not used.
     const T* gd = s.gd_row;
-    std::fill_n(s.gd_row, cin, T(0));
-    std::fill_n(s.gd_row + (W + 1) * cin, cin, T(0));
+    std::fill_n(s.gd_row + (local(lo) - 1) * cin, cin, T(0));
+    std::fill_n(s.gd_row + local(hi) * cin, cin, T(0));
     // In chunks of kGradientChunk pixels: each chunk's g_d, source rows and gradient rows
-    // come into L1 once for all the channel vectors.
-    for (int64_t p0 = 0; p0 < W; p0 += kGradientChunk) {
-      const int64_t p1 = std::min(W, p0 + kGradientChunk);
-      int64_t c0 = 0;
-      for (int src : kNetSources[k]) {
-        if (src < 0) continue;
-        const int64_t K = channels[src];
-        // Source row y + r - 1 gets the taps of row r; rows beyond the image go to the sink.
-        T* gin[3];
-        for (int r = 0; r < 3; ++r) {
-          const int64_t row = y + r - 1;
-          gin[r] = row < 0 || row >= H ? s.sink : grad_row(src, row);
-        }
-        const T* in[3] = {act_row(src, y - 1), act_row(src, y), act_row(src, y + 1)};
-        for (int64_t c = c0; c < c0 + K; c += L) {
-          const int64_t cc = c - c0;  // the channel in its source
-          if (own) {
-            depthwise_gradients<T, true>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, p0, p1,
-                                         g.dwt + c, g.db + c);
-          } else {
-            depthwise_gradients<T, false>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, p0, p1,
-                                          g.dwt + c, g.db + c);
+    // come into L1 once for all the channel vectors. (depthwise_gradients counts pixel p at
+    // local column p + 1.)
+    for (int span = 0; span < 3; ++span) {
+      const bool own = own_row && span == 1;
+      for (int64_t p0 = spans[span]; p0 < spans[span + 1]; p0 += kGradientChunk) {
+        const int64_t a = local(p0) - 1,
+                      b = local(std::min(spans[span + 1], p0 + kGradientChunk)) - 1;
+        int64_t c0 = 0;
+        for (int src : kNetSources[k]) {
+          if (src < 0) continue;
+          const int64_t K = channels[src];
+          // Source row y + r - 1 gets the taps of row r; rows beyond the image go to the sink.
+          T* gin[3];
+          for (int r = 0; r < 3; ++r) {
+            const int64_t row = y + r - 1;
+            gin[r] = row < 0 || row >= H ? s.sink : grad_row(src, row);
           }
+          const T* in[3] = {act_row(src, y - 1), act_row(src, y), act_row(src, y + 1)};
+          for (int64_t c = c0; c < c0 + K; c += L) {
+            const int64_t cc = c - c0;  // the channel in its source
+            if (own) {
+              depthwise_gradients<T, true>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, a, b,
+                                           g.dwt + c, g.db + c);
+            } else {
+              depthwise_gradients<T, false>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, a, b,
+                                            g.dwt + c, g.db + c);
+            }
+          }
+          c0 += K;
         }
-        c0 += K;
       }
     }
   };
@@ -350,7 +375,7 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
     }
     for (int k = 1; k < kNetLayers; ++k) {  // the gradient rows first added to at this step
       const int64_t y = step - (kNetLayers - 1) + last_reader(k);
-      if (y >= 0 && y < H) std::fill_n(grad_row(k, y), (W + 2) * width, T(0));
+      if (y >= 0 && y < H) std::fill_n(grad_row(k, y), stride * width, T(0));
     }
     for (int k = kNetLayers; k >= 1; --k) {
       const int64_t y = step - kNetLayers + k;
@@ -363,7 +388,7 @@ void band(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
 
 template <typename T>
 const FactorNetBackwardKernels<T>& factor_net_backward_kernels() {
-  static const FactorNetBackwardKernels<T> table{&band<T>};
+  static const FactorNetBackwardKernels<T> table{&tile<T>};
   return table;
 }
 template const FactorNetBackwardKernels<float>& factor_net_backward_kernels<float>();

@@ -34,10 +34,12 @@ constexpr int last_reader(int k) {
 // rows (x1: 8, x2: 6, x3: 4, x4..x6: 3).
 constexpr int64_t back_gradient_ring(int k) { return k == 0 ? 0 : last_reader(k) + 2 - k; }
 
-// Rows the forward recomputes beyond a band, for x_k (k = 0: the input): e_conv7's backward
-// covers 6 rows more on each side than the band (the layers below it need its gradient rows
-// around theirs), reads 1 more of x6, and each layer's forward 1 more of its source.
-constexpr int64_t back_forward_halo(int k) { return 2 * kNetLayers - 1 - k; }
+// Rows (and columns) the forward recomputes beyond a tile, for x_k (k = 0: the input). Layer
+// k's backward covers k - 1 rows more on each side than the tile (the layers below it need its
+// gradient rows around theirs); there it needs x_k only, for ReLU's mask (its g_d is
+// pw^T g_z; its sources are read for the weight gradients, on the tile's rows). So x6 is
+// needed 5 rows beyond the tile (e_conv6's mask), x5 6 (x6's forward), ..., the input 11.
+constexpr int64_t back_forward_halo(int k) { return 2 * kNetLayers - 3 - k; }
 
 // The weight gradients of one layer, summed over a band's rows: dwt (9 x cin, the transpose of
 // depth_conv.weight's), db (cin), pw (cout x cin; for e_conv1 its transpose, cin x cout), pb
@@ -47,13 +49,13 @@ struct NetLayerGrads {
   T *dwt, *db, *pw, *pb;
 };
 
-// One thread's buffers for bands of an image W columns wide, in local columns (image column
-// + 1, so that columns -1 and W are zero padding), rows padded to `stride` values: the rings of
-// the input (3 planes) and of x1..x6 and their gradients (channels last: a row is stride x
-// width values, pixel by pixel), one chunk's output gradient and recomputed depthwise result,
-// a row of the depthwise result's gradient (channels last, and planar for e_conv1), a zero
-// row, and a sink row for the gradient of rows beyond the image. clear() zeroes the rings
-// before each band.
+// One thread's buffers for tiles up to `max_columns` wide, in local columns (the tile's and
+// back_forward_halo(0) more on each side, and a column of zero padding beyond those), rows
+// padded to `stride` values: the rings of the input (3 planes) and of x1..x6 and their
+// gradients (channels last: a row is stride x width values, pixel by pixel), one chunk's
+// output gradient and recomputed depthwise result, a row of the depthwise result's gradient
+// (channels last, and planar for e_conv1), a zero row, and a sink row for the gradient of
+// rows beyond the image. clear() zeroes the rings before each tile.
 template <typename T>
 struct NetBackwardScratch {
   static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
@@ -61,7 +63,8 @@ struct NetBackwardScratch {
   T *activations, *gradients, *gz, *depthwise, *gd_row, *gd_planes, *zeros, *sink;
   std::vector<T> storage;
 
-  NetBackwardScratch(int64_t width, int64_t W) : stride(round_up(W + 2, kLine)) {
+  NetBackwardScratch(int64_t width, int64_t max_columns)
+      : stride(round_up(max_columns + 2 * back_forward_halo(0) + 2, kLine)) {
     int64_t activation_values = kBackActivationRing[0] * 3 * stride, gradient_values = 0;
     for (int k = 1; k < kNetLayers; ++k) {
       activation_values += kBackActivationRing[k] * width * stride;
@@ -94,12 +97,13 @@ struct NetBackwardScratch {
 
 template <typename T>
 struct FactorNetBackwardKernels {
-  // Adds to grads[k] (k = 0..6: e_conv1..7) the weight gradients of the rows [y0, y1) of image
-  // n (tile.x0 and x1 unused: a band is the image's whole width), from x (strides in the
-  // tile), out (the forward's x_r) and grad (dL/dx_r), both N x 3 x H x W contiguous. The
-  // activations are recomputed; rows around the band are recomputed too, not shared.
-  void (*band)(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
-               const NetLayerGrads<T>* grads, const NetTile& band, NetBackwardScratch<T>& scratch);
+  // Adds to grads[k] (k = 0..6: e_conv1..7) the weight gradients of the tile's pixels (rows
+  // [y0, y1), columns [x0, x1) of image n), from x (strides in the tile), out (the forward's
+  // x_r) and grad (dL/dx_r), both N x 3 x H x W contiguous. The activations are recomputed;
+  // the rows and columns around the tile that its gradients depend on are recomputed too, not
+  // shared.
+  void (*tile)(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
+               const NetLayerGrads<T>* grads, const NetTile& tile, NetBackwardScratch<T>& scratch);
 };
 
 }  // namespace sgz::cpu
