@@ -4,12 +4,13 @@
 
 Batch 1, random weights (time does not depend on them). "fused" is SGZ.enhance on a float
 image (on the CPU the whole factor network is one op, ops.factor_net); "per-layer" the same
-with the seven per-layer dsconv ops (what it ran before, and what training runs); "curve" the
-curve op alone on the same image and factors; "fused uint8" is SGZ.enhance_uint8 on the 8-bit
-frame (what sgz-enhance runs); the others run the reference backend's forward. ONNX Runtime
-(CPU provider, on the CPU only) runs the graph of sgz_fast.export. On the CPU the fused
-network's GFLOP/s are shown against the running level's FMA peak (bench_fma_peak.py, same
-threads). On CUDA the cases are the GPU goals' sizes.
+with the seven per-layer dsconv ops (what it ran before, and what training runs on CUDA);
+"curve" the curve op alone on the same image and factors; "fused uint8" is
+SGZ.enhance_uint8 on the 8-bit frame (what sgz-enhance runs); the others run the reference
+backend's forward. ONNX Runtime (CPU provider, on the CPU only) runs the graph of
+sgz_fast.export. On the CPU the fused network's GFLOP/s are shown against the running
+level's FMA peak (bench_fma_peak.py, same threads). On CUDA the cases are the GPU goals'
+sizes.
 """
 import tempfile
 from pathlib import Path
