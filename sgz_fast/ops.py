@@ -257,9 +257,9 @@ if _extension.LOADED:
 
 def factor_net(x, params):
     """SGZ's whole factor network (the seven depthwise-separable layers e_conv1..7, ReLU and
-    the final tanh) as one fused op, for inference: the factors x_r that the per-layer ops give
-    to rounding (float32 within 1e-5: it adds the depthwise taps and e_conv7's channels in
-    another order).
+    the final tanh) as one fused op: the factors x_r that the per-layer ops give to rounding
+    (float32 within 1e-5: it adds the depthwise taps and e_conv7's channels in another
+    order).
 
     On the CPU (float32, float64) the image is computed in tiles, two rows at a time, each
     layer keeping only the few rows the next layers still need, so the 32-channel activations
@@ -267,8 +267,12 @@ def factor_net(x, params):
     bfloat16; networks up to 32 wide) one launch computes all seven layers, each block on an
     8 x 16 tile and the halo it depends on, the activations in float32 (float64) between
     layers: meant for the low-resolution pass (scale 12), where it replaces seven small
-    launches. No gradient: training runs the per-layer :func:`dsconv`, and a backward through
-    this op raises.
+    launches.
+
+    Gradients for the params on the CPU (``factor_net_backward``: the same streaming run
+    backwards, the activations recomputed in cache, never stored; the forward saves only x
+    and x_r); none for x, and none on CUDA (a backward there raises: train through the
+    per-layer :func:`dsconv`, as ``SGZ`` does).
 
     Args:
         x: (N, 3, H, W) image, any H, W >= 0, any strides (read in place: a channels-last
@@ -315,7 +319,10 @@ if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
                                "params; for a gradient of the image, run SGZ's per-layer ops "
                                "(SGZ.forward does when x requires grad).")
         x, output, *params = ctx.saved_tensors
-        _require("factor_net_backward", x.device)
+        if not _extension.KERNELS["factor_net_backward"].get(x.device.type):
+            raise RuntimeError(f"sgz_fast.ops.factor_net has no gradient on {x.device.type} "
+                               f"(its backward runs on the CPU); train through SGZ's per-layer "
+                               f"ops, which SGZ.forward uses there.")
         grads = torch.ops.sgz_fast.factor_net_backward.default(grad.contiguous(), x, output,
                                                                params)
         return None, list(grads)

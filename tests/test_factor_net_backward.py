@@ -108,6 +108,14 @@ def test_no_gradient_for_the_image():
         out.sum().backward()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+def test_no_gradient_on_cuda():
+    model = make_model(torch.float32).cuda()
+    out = ops.factor_net(torch.rand(1, 3, 6, 6, device="cuda"), list(model.parameters()))
+    with pytest.raises(RuntimeError, match="factor_net has no gradient on cuda"):
+        out.sum().backward()
+
+
 def test_the_model_trains_through_the_fused_network(monkeypatch):
     calls = []
     real = ops.factor_net
