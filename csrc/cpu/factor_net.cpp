@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../common/checks.h"
+#include "factor_net_params.h"
 #include "kernels/factor_net_kernels.h"
 
 namespace sgz {
@@ -33,8 +34,7 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   TORCH_CHECK_TYPE(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,
                    "factor_net on CPU supports float32 and float64; got ", x_in.scalar_type());
   const at::Tensor& x = x_in;  // read in place, any strides
-  std::vector<at::Tensor> params;
-  for (const at::Tensor& p : params_in) params.push_back(p.contiguous());
+  const NetParams params(params_in);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
   at::Tensor out = at::empty({N, 3, H, W}, x.options());
   if (out.numel() == 0) return out;
@@ -57,14 +57,6 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   }
   const int64_t strip = ceil_div(W, strips), per_image = bands * strips;
 
-  // The channels-last loops read the weights as vectors over channels: dw as 9 x cin and pw
-  // as cin x cout.
-  std::vector<at::Tensor> transposed;
-  for (int k = 0; k < cpu::kNetLayers; ++k) {
-    transposed.push_back(params[4 * k].reshape({-1, 9}).t().contiguous());
-    transposed.push_back(params[4 * k + 2].flatten(1).t().contiguous());
-  }
-
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_cpu", [&] {
     using T = scalar_t;
     const auto& kernels = cpu::factor_net_kernels<T>();
@@ -72,18 +64,7 @@ at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
                       "factor_net on CPU needs a network width that is a multiple of ",
                       kernels.width_multiple, " (SGZ's is 32); got ", width);
     NetLayer<T> layers[cpu::kNetLayers];
-    for (int k = 0; k < cpu::kNetLayers; ++k) {
-      const at::Tensor* p = &params[4 * k];
-      NetLayer<T>& layer = layers[k];
-      layer.dw = p[0].const_data_ptr<T>();
-      layer.dwt = transposed[2 * k].const_data_ptr<T>();
-      layer.db = p[1].const_data_ptr<T>();
-      layer.pw = p[2].const_data_ptr<T>();
-      layer.pwt = transposed[2 * k + 1].const_data_ptr<T>();
-      layer.pb = p[3].const_data_ptr<T>();
-      layer.cin = p[2].size(1);
-      layer.cout = p[2].size(0);
-    }
+    params.layers(layers);
     at::parallel_for(0, N * per_image, 1, [&](int64_t begin, int64_t end) {
       NetScratch<T> scratch(width, strip);
       for (int64_t i = begin; i < end; ++i) {

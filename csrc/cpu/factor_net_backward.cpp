@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/checks.h"
+#include "factor_net_params.h"
 #include "kernels/factor_net_backward_kernels.h"
 
 namespace sgz {
@@ -39,11 +40,11 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
                    "factor_net_backward on CPU supports float32 and float64; got ",
                    x.scalar_type());
   const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();
-  std::vector<at::Tensor> params;
-  for (const at::Tensor& p : params_in) params.push_back(p.contiguous());
+  const NetParams params(params_in);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
   std::vector<at::Tensor> result;
-  for (const at::Tensor& p : params) result.push_back(at::zeros_like(p));
+  for (const at::Tensor& p : params_in)
+    result.push_back(at::zeros_like(p, at::MemoryFormat::Contiguous));
   if (x.numel() == 0) return result;
 
   const int64_t strips = ceil_div(W, kTileColumns), strip = ceil_div(W, strips);
@@ -58,12 +59,6 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
   }
   at::Tensor sums = at::zeros({tasks, offsets.back()}, x.options());
 
-  std::vector<at::Tensor> transposed;
-  for (int k = 0; k < cpu::kNetLayers; ++k) {
-    transposed.push_back(params[4 * k].reshape({-1, 9}).t().contiguous());
-    transposed.push_back(params[4 * k + 2].flatten(1).t().contiguous());
-  }
-
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "factor_net_backward_cpu", [&] {
     using T = scalar_t;
     const auto& kernels = cpu::factor_net_backward_kernels<T>();
@@ -72,17 +67,7 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
                       "factor_net_backward on CPU needs a network width that is a multiple of ",
                       multiple, " (SGZ's is 32); got ", width);
     NetLayer<T> layers[cpu::kNetLayers];
-    for (int k = 0; k < cpu::kNetLayers; ++k) {
-      const at::Tensor* p = &params[4 * k];
-      layers[k] = {p[0].const_data_ptr<T>(),
-                   transposed[2 * k].const_data_ptr<T>(),
-                   p[1].const_data_ptr<T>(),
-                   p[2].const_data_ptr<T>(),
-                   transposed[2 * k + 1].const_data_ptr<T>(),
-                   p[3].const_data_ptr<T>(),
-                   p[2].size(1),
-                   p[2].size(0)};
-    }
+    params.layers(layers);
     at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
       cpu::NetBackwardScratch<T> scratch(width, strip);
       for (int64_t i = begin; i < end; ++i) {

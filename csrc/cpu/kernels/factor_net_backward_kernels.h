@@ -87,12 +87,6 @@ struct NetBackwardScratch {
   SGZ_ALWAYS_INLINE void clear() {
     for (T* p = activations; p != gz; ++p) *p = T(0);
   }
-
- private:
-  template <typename I>
-  static I round_up(I value, I multiple) {
-    return (value + multiple - 1) / multiple * multiple;
-  }
 };
 
 template <typename T>

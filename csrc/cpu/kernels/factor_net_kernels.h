@@ -29,6 +29,12 @@ constexpr int64_t kNetRing[kNetLayers] = {5, 15, 11, 7, 5, 5, 5};
 // Columns of a row whose depthwise result is computed before the pointwise product reads it.
 constexpr int64_t kNetChunk = 64;
 
+// `value` rounded up to a multiple of `multiple` (the rings' rows to whole cache lines).
+template <typename I>
+SGZ_ALWAYS_INLINE constexpr I round_up(I value, I multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
 // One layer's parameters, contiguous, with the two transposes the channels-last loops read as
 // vectors over channels: dw (cin x 9), dwt (9 x cin), db (cin), pw (cout x cin),
 // pwt (cin x cout), pb (cout).
@@ -75,12 +81,6 @@ struct NetScratch {
     std::fill(zeros, zeros + stride * width, T(0));
   }
   void clear_rings() { std::fill(rings, depthwise, T(0)); }
-
- private:
-  template <typename I>
-  static I round_up(I value, I multiple) {
-    return (value + multiple - 1) / multiple * multiple;
-  }
 };
 
 template <typename T>
