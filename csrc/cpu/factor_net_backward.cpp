@@ -25,9 +25,10 @@ namespace {
 using cpu::NetLayer;
 using cpu::NetLayerGrads;
 
-// The widest tile: its rings (48 activation and 27 gradient rows of 32 channels over 128 + 28
-// columns) take 1.5 MB in float, in a 2 MB L2; with 256 columns (2.5 MB) the backward of a
-// 256 x 256 batch took 112 ms on one thread against 92 for the same pixels 128 wide.
+// The widest tile: its rings (48 activation and 27 gradient rows of 32 channels over 128 + 24
+// columns) take 1.6 MB in float, in a 2 MB L2; with whole 256-column rows (2.5 MB) the
+// backward of a 256 x 256 batch took 112 ms on one thread against 92 for the same pixels in
+// rows 128 wide (benchmarks/NOTES.md, factor_net_backward).
 constexpr int64_t kTileColumns = 128;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -51,7 +52,7 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
   const int64_t threads = at::get_num_threads();
   const int64_t band = ceil_div(H, std::min(H, ceil_div(threads, N * strips)));
   const int64_t bands = ceil_div(H, band), tasks = N * bands * strips;
-  // One band's sums, per layer: dw's transpose (9 x cin), db, pw (e_conv1: its transpose), pb.
+  // One tile's sums, per layer: dw's transpose (9 x cin), db, pw (e_conv1: its transpose), pb.
   std::vector<int64_t> offsets{0};
   for (int k = 0; k < cpu::kNetLayers; ++k) {
     const int64_t cin = params[4 * k + 2].size(1), cout = params[4 * k + 2].size(0);
@@ -90,7 +91,7 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
   });
 
   at::Tensor total = sums[0];
-  for (int64_t i = 1; i < tasks; ++i) total = total + sums[i];  // in band order
+  for (int64_t i = 1; i < tasks; ++i) total = total + sums[i];  // in tile order
   for (int k = 0; k < cpu::kNetLayers; ++k) {
     const int64_t* o = &offsets[4 * k];
     const at::Tensor& pw = params[4 * k + 2];

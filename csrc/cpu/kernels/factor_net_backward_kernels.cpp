@@ -1,6 +1,6 @@
 // Hot loop of the fused factor network's backward (cpu/factor_net_backward.cpp), compiled once
-// per capability level: the weight gradients of all seven layers of SGZ over one band of rows,
-// one row a step, the forward recomputed on the way, so that neither the 32-channel
+// per capability level: the weight gradients of all seven layers of SGZ over one tile, one row
+// a step, the forward recomputed on the way, so that neither the 32-channel
 // activations nor their gradients are ever stored in memory (the per-layer training path
 // writes and rereads seven activations, seven output gradients and their sums).
 //
@@ -11,9 +11,10 @@
 // A layer's backward on row y:
 //   1. g_z = dL/dz (ReLU's or tanh's derivative on the output), in chunks of kNetChunk pixels
 //      with the recomputed depthwise result d: pw's gradient += g_z d^T, pb's += g_z;
-//      g_d = pw^T g_z into a whole row (the next step reads its neighbours across chunks).
-//   2. Per vector of channels along the row: dw's gradient += g_d x the source's three rows,
-//      db's += g_d, and the source's gradient rows y - 1 .. y + 1 += the 3x3 taps of g_d.
+//      g_d = pw^T g_z into a row (step 2 reads its neighbours across chunks).
+//   2. In chunks of kGradientChunk pixels, per vector of channels: dw's gradient += g_d x the
+//      source's three rows, db's += g_d, and the source's gradient rows y - 1 .. y + 1 += the
+//      3x3 taps of g_d.
 // Tiles: weight gradients are added for the tile's pixels only; the rows and columns around it
 // that they depend on are recomputed (back_forward_halo: 11 of the input on each side; e_conv7's
 // backward runs on 6).
@@ -21,8 +22,9 @@
 // factor_net_kernels.cpp.
 //
 // Memory, per thread (NetBackwardScratch): rings of 15 x 3 plane rows and 48 activation rows
-// and 27 gradient rows of 32 channels over the image's width + 2, padded to a cache line: 2.5
-// MB for a 256-wide float image; a chunk's g_z and d (24 KB, in L1), a row of g_d (66 KB).
+// and 27 gradient rows of 32 channels over the tile's width + 24, padded to a cache line: 1.6
+// MB for a 128-wide float tile, in a 2 MB L2; a chunk's g_z and d (24 KB, in L1), a row of g_d
+// (40 KB).
 #include "factor_net_backward_kernels.h"
 
 #include <algorithm>
@@ -90,7 +92,7 @@ SGZ_ALWAYS_INLINE void outer_product(const T* a, int64_t ax, int64_t ac, int64_t
   }
 }
 
-// sum_{p < n} a[p] * b[p] (b = a when `b` is null), in vectors, then across the lanes.
+// sum_{p < n} a[p] * b[p] (the sum of a when `b` is null), in vectors, then across the lanes.
 template <typename T>
 SGZ_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
   using V = Vec<T>;
