@@ -105,6 +105,14 @@ SGZ_ALWAYS_INLINE T dot(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
+// dw's gradient and the sources' in one pass (AVX-512: its 9 sums, 9 weights and windows of
+// g_d and three source rows fit the 32 registers), or in two (16 registers).
+#if defined(CPU_CAPABILITY_AVX512) || defined(__aarch64__)
+constexpr bool kOnePassGradients = true;
+#else
+constexpr bool kOnePassGradients = false;
+#endif
+
 // Pixels per chunk of the depthwise gradients (pass 2): in float a chunk's g_d (64 channels)
 // takes 8 KB, each source's three rows and three gradient rows 12 KB more, in a 48 KB L1.
 constexpr int64_t kGradientChunk = 32;
@@ -122,11 +130,11 @@ SGZ_ALWAYS_INLINE void column_sums(const T* a, int64_t C, int64_t n, T* acc) {
 
 // One vector of channels of a layer's depthwise gradients at pixels [p0, p1) of a row: its
 // source rows' gradients gin[r] (r = 0, 1, 2: rows y - 1, y, y + 1) += the 3x3 taps of g_d,
-// and with WEIGHTS dw's gradient (dwt_grad, 9 x ld) += g_d x the source rows `in`, db's
-// (db_grad) += g_d. g_d's pixel p is at gd[(p + 1) * gx] (pixels -1 and W readable), the
-// source rows' at in[r][(p + 1) * K + cc]. One pass: g_d and the rows slide through windows
-// of three pixels, one new vector of each per pixel.
-template <typename T, bool WEIGHTS>
+// with INPUTS, and with WEIGHTS dw's gradient (dwt_grad, 9 x ld) += g_d x the source rows
+// `in`, db's (db_grad) += g_d. g_d's pixel p is at gd[(p + 1) * gx] (pixels -1 and W
+// readable), the source rows' at in[r][(p + 1) * K + cc]. g_d and the rows slide through
+// windows of three pixels, one new vector of each per pixel.
+template <typename T, bool WEIGHTS, bool INPUTS>
 SGZ_ALWAYS_INLINE void depthwise_gradients(const T* gd, int64_t gx, const T* const (&in)[3],
                                            T* const (&gin)[3], int64_t K, int64_t cc, const T* dwt,
                                            int64_t ld, int64_t p0, int64_t p1, T* dwt_grad,
@@ -155,11 +163,13 @@ SGZ_ALWAYS_INLINE void depthwise_gradients(const T* gd, int64_t gx, const T* con
         }
       }
     }
-    SGZ_UNROLL for (int r = 0; r < 3; ++r) {
-      T* at = gin[r] + (p + 1) * K + cc;
-      V v = fmadd(w[3 * r], right, V::loadu(at));
-      v = fmadd(w[3 * r + 1], centre, v);
-      fmadd(w[3 * r + 2], left, v).store(at);
+    if constexpr (INPUTS) {
+      SGZ_UNROLL for (int r = 0; r < 3; ++r) {
+        T* at = gin[r] + (p + 1) * K + cc;
+        V v = fmadd(w[3 * r], right, V::loadu(at));
+        v = fmadd(w[3 * r + 1], centre, v);
+        fmadd(w[3 * r + 2], left, v).store(at);
+      }
     }
     left = centre;
     centre = right;
@@ -353,12 +363,18 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
           const T* in[3] = {act_row(src, y - 1), act_row(src, y), act_row(src, y + 1)};
           for (int64_t c = c0; c < c0 + K; c += L) {
             const int64_t cc = c - c0;  // the channel in its source
-            if (own) {
-              depthwise_gradients<T, true>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, a, b,
-                                           g.dwt + c, g.db + c);
+            const T* gdc = gd + c;
+            if (!own) {
+              depthwise_gradients<T, false, true>(gdc, cin, in, gin, K, cc, layer.dwt + c, cin, a,
+                                                  b, g.dwt + c, g.db + c);
+            } else if constexpr (kOnePassGradients) {
+              depthwise_gradients<T, true, true>(gdc, cin, in, gin, K, cc, layer.dwt + c, cin, a, b,
+                                                 g.dwt + c, g.db + c);
             } else {
-              depthwise_gradients<T, false>(gd + c, cin, in, gin, K, cc, layer.dwt + c, cin, a, b,
-                                            g.dwt + c, g.db + c);
+              depthwise_gradients<T, true, false>(gdc, cin, in, gin, K, cc, layer.dwt + c, cin, a,
+                                                  b, g.dwt + c, g.db + c);
+              depthwise_gradients<T, false, true>(gdc, cin, in, gin, K, cc, layer.dwt + c, cin, a,
+                                                  b, g.dwt + c, g.db + c);
             }
           }
           c0 += K;
