@@ -23,6 +23,7 @@ from harness import write_report
 from sgz_fast import enhance, video
 from sgz_fast.model import load_sgz
 from sgz_fast.temporal import DEFAULT_SMOOTHING, FrameStream
+from sgz_fast.threads import torch_threads
 
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 
@@ -138,7 +139,7 @@ def main():
     model.enhance_uint8(batch)  # first-call costs
 
     def model_alone():
-        with enhance.torch_threads(1 if device.type == "cpu" else torch.get_num_threads()):
+        with torch_threads(1 if device.type == "cpu" else torch.get_num_threads()):
             for rgb in frames:
                 model.enhance_uint8(torch.from_numpy(rgb).to(device)).cpu()
     model_s = seconds(model_alone)

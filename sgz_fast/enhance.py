@@ -11,7 +11,6 @@ status is 1 at the end. Under torchrun each process takes its share of the files
     torchrun --standalone --nproc-per-node 4 -m sgz_fast.enhance archive/ -o enhanced/
 """
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ from .denoise import MODES, VideoDenoiser, denoise
 from .jobs import Enhancer, check_targets, find_jobs, rank_and_world, shard
 from .model import BACKENDS, DEFAULT_WEIGHTS, load_sgz, weights_path
 from .temporal import DEFAULT_SMOOTHING, TemporalSmoothing
+from .threads import torch_threads
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -91,20 +91,6 @@ def enhance_images(jobs, enhancer, batch_size, progress, settings=None, denoise_
         print(f"note: --denoise works on 8-bit images; {len(not_denoised)} 16-bit one(s) were "
               f"written as enhanced, e.g. {not_denoised[0]}", file=sys.stderr)
     return written, failures
-
-
-@contextlib.contextmanager
-def torch_threads(count):
-    """torch's intra-op thread count set to `count` inside the block, restored after it.
-    Videos use it because decoding and encoding run in threads of their own beside the model:
-    on the CPU the model then runs best on one thread, the stages overlapping on the cores
-    (with more, its parallel loops wait for cores the codecs hold)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def enhance_videos(jobs, enhancer, progress, done, crf=18, preset="veryfast",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import sgz_fast
-from sgz_fast.enhance import torch_threads  # noqa: F401  (the tests' thread-count block)
+from sgz_fast.threads import torch_threads  # noqa: F401  (the tests' thread-count block)
 
 # The CPU kernels are compiled once per capability level (README, Building): the CPU cases run
 # at every level, each a device of its own ("cpu-avx2"), skipped where the CPU lacks the level.
