@@ -66,11 +66,10 @@ pinned() {  # pinned NAME: "NAME==<.venv version>", or NAME where the .venv lack
     && echo "$1==$v" || echo "$1"
 }
 # Everything `import torch` loads (torch/lib/*.so NEED the CUDA runtime, cuBLAS, cuDNN, NCCL,
-# ...), torch's pure-Python dependencies, numpy, pytest, and pillow (tests/conftest.py imports
-# sgz_fast.enhance, which reads images with it). Not triton (only torch.compile's inductor
-# backend wants it, and that also needs a C++ compiler inside the emulated machine).
+# ...), torch's pure-Python dependencies, numpy, and pytest. Not triton (only torch.compile's
+# inductor backend wants it, and that also needs a C++ compiler inside the emulated machine).
 WANT=(torch=="$TORCH_VERSION" numpy filelock typing-extensions sympy mpmath networkx jinja2
-      markupsafe fsspec setuptools pytest pluggy iniconfig packaging pygments pillow
+      markupsafe fsspec setuptools pytest pluggy iniconfig packaging pygments
       nvidia-cuda-runtime nvidia-cublas nvidia-cusparse nvidia-cufft nvidia-cufile
       nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-curand nvidia-cudnn-cu13 nvidia-cuda-nvrtc
       nvidia-cuda-cupti nvidia-nvshmem-cu13 nvidia-nvjitlink)
