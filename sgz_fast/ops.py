@@ -323,8 +323,7 @@ if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
             raise RuntimeError(f"sgz_fast.ops.factor_net has no gradient on {x.device.type} "
                                f"(its backward runs on the CPU); train through SGZ's per-layer "
                                f"ops, which SGZ.forward uses there.")
-        grads = torch.ops.sgz_fast.factor_net_backward.default(grad.contiguous(), x, output,
-                                                               params)
+        grads = torch.ops.sgz_fast.factor_net_backward.default(grad, x, output, params)
         return None, list(grads)
 
     torch.library.register_autograd("sgz_fast::factor_net", _factor_net_backward,

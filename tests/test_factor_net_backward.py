@@ -22,10 +22,6 @@ def gradients(factors, model, x, grad):
     return torch.autograd.grad(factors(x, params), params, grad)
 
 
-def fused(x, params):
-    return ops.factor_net(x, params)
-
-
 def per_layer_reference(model):
     return lambda x, params: model._layer_by_layer(x, fused=False)
 
@@ -57,7 +53,7 @@ def test_matches_autograd_through_the_per_layer_model(cpu_device, shape, dtype):
     model = make_model(dtype)
     x = torch.rand(shape[0], 3, *shape[1:], dtype=dtype)
     grad = torch.randn(x.shape, dtype=dtype)
-    assert_gradients_close(gradients(fused, model, x, grad), model, x, grad)
+    assert_gradients_close(gradients(ops.factor_net, model, x, grad), model, x, grad)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
@@ -70,7 +66,7 @@ def test_tiles_of_any_size(cpu_device, threads, width):
     x = torch.rand(1, 3, 23, width, dtype=torch.float64)
     grad = torch.randn(x.shape, dtype=torch.float64)
     with torch_threads(threads):
-        got = gradients(fused, model, x, grad)
+        got = gradients(ops.factor_net, model, x, grad)
     assert_gradients_close(got, model, x, grad)
 
 
@@ -84,7 +80,7 @@ def test_both_ends_of_both_activations(cpu_device):
             block.point_conv.bias.sub_(1.0)
     x = torch.rand(2, 3, 19, 45, dtype=dtype)
     grad = torch.randn(x.shape, dtype=dtype)
-    assert_gradients_close(gradients(fused, model, x, grad), model, x, grad)
+    assert_gradients_close(gradients(ops.factor_net, model, x, grad), model, x, grad)
 
 
 def test_any_strides_and_empty_batches(cpu_device):
@@ -93,10 +89,10 @@ def test_any_strides_and_empty_batches(cpu_device):
     for strided in (x[:, :, ::2, 1::2], x.to(memory_format=torch.channels_last)):
         grad = torch.randn(strided.shape, dtype=torch.float64).transpose(2, 3).contiguous()
         grad = grad.transpose(2, 3)  # a strided gradient too
-        assert_gradients_close(gradients(fused, model, strided, grad), model, strided, grad)
+        assert_gradients_close(gradients(ops.factor_net, model, strided, grad), model, strided, grad)
     for empty in (torch.rand(0, 3, 5, 5), torch.rand(1, 3, 0, 5)):
         model32 = make_model(torch.float32)
-        for g in gradients(fused, model32, empty, torch.rand(empty.shape)):
+        for g in gradients(ops.factor_net, model32, empty, torch.rand(empty.shape)):
             assert not g.any()
 
 

@@ -27,8 +27,6 @@ using cpu::NetTile;
 
 constexpr int64_t kTileColumns = 128;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t width = check_factor_net_args(x_in, params_in);
   TORCH_CHECK_TYPE(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,

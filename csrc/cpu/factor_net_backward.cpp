@@ -31,8 +31,6 @@ using cpu::NetLayerGrads;
 // rows 128 wide (benchmarks/NOTES.md, factor_net_backward).
 constexpr int64_t kTileColumns = 128;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x,
                                                 const at::Tensor& out_in,
                                                 at::TensorList params_in) {
@@ -43,10 +41,13 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
   const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();
   const NetParams params(params_in);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
-  std::vector<at::Tensor> result;
-  for (const at::Tensor& p : params_in)
-    result.push_back(at::zeros_like(p, at::MemoryFormat::Contiguous));
-  if (x.numel() == 0) return result;
+  std::vector<at::Tensor> result(params_in.size());
+  if (x.numel() == 0) {  // no pixels: zero gradients
+    for (size_t i = 0; i < result.size(); ++i) {
+      result[i] = at::zeros_like(params_in[i], at::MemoryFormat::Contiguous);
+    }
+    return result;
+  }
 
   const int64_t strips = ceil_div(W, kTileColumns), strip = ceil_div(W, strips);
   const int64_t threads = at::get_num_threads();

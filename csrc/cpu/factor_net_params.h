@@ -1,6 +1,7 @@
 #pragma once
-// The fused factor network's parameters as its CPU loops read them, for the forward
-// (cpu/factor_net.cpp) and the backward (cpu/factor_net_backward.cpp) operators.
+// What the fused factor network's CPU operators, the forward (cpu/factor_net.cpp) and the
+// backward (cpu/factor_net_backward.cpp), share: the parameters as their loops read them, and
+// the tiles' arithmetic.
 #include <ATen/ATen.h>
 
 #include <vector>
@@ -8,6 +9,8 @@
 #include "kernels/factor_net_kernels.h"
 
 namespace sgz {
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The 28 parameters, contiguous, and the two transposes the channels-last loops read as
 // vectors over channels: dw as 9 x cin and pw as cin x cout.
