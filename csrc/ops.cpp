@@ -56,6 +56,24 @@ TORCH_LIBRARY(sgz_fast, m) {
   // The 28 gradients of factor_net's params, from grad = dL/dx_r, x and out = factor_net(x,
   // params) (CPU: the activations recomputed in rings of rows, never stored).
   m.def("factor_net_backward(Tensor grad, Tensor x, Tensor out, Tensor[] params) -> Tensor[]");
+  // The zero-reference losses' reductions (common/loss.h) of enhanced and image (N, C, H, W):
+  // spatial (N, 1, H // p, W // p), the means over patch_size cells of the channel mean of
+  // enhanced - image; exposure (N, 1, H // e, W // e), the same over exposure_patch_size cells of
+  // enhanced's channel mean; means (N, C), enhanced's per plane. As avg_pool2d, a partial last
+  // cell is dropped.
+  m.def(
+      "loss_pools(Tensor enhanced, Tensor image, int patch_size, int exposure_patch_size) -> "
+      "(Tensor, Tensor, Tensor)");
+  // The gradient of enhanced, (N, C, H, W) = size, from the three maps' gradients (image's is
+  // the spatial part negated).
+  m.def(
+      "loss_pools_backward(Tensor grad_spatial, Tensor grad_exposure, Tensor grad_means, "
+      "SymInt[] size, int patch_size, int exposure_patch_size) -> Tensor");
+  // (2,): the sums over every plane of r (N, C, H, W) of the squared vertical differences
+  // (r[y + 1][x] - r[y][x])^2 and the horizontal ones (illumination smoothness).
+  m.def("total_variation(Tensor r) -> Tensor");
+  // r's gradient from the two sums' gradients grad (2,).
+  m.def("total_variation_backward(Tensor grad, Tensor r) -> Tensor");
   // Gradients for every input, dw_weight, dw_bias (empty when None), pw_weight, pw_bias.
   m.def(
       "dsconv_backward(Tensor grad, Tensor output, Tensor[] inputs, Tensor dw_weight, "

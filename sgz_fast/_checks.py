@@ -311,3 +311,75 @@ def check_colour_guided_filter_uint8_args(enhanced, dark, scale, noise, max_gain
         raise TypeError(f"{op}: radius must be an int; got {type(radius).__name__}")
     if radius < 0:
         raise ValueError(f"{op}: radius must be >= 0; got {radius}")
+
+
+def check_loss_pools_sizes(op, size, patch_size, exposure_patch_size):
+    """The C++ check_loss_pools_sizes: enhanced's size and the two cell sizes."""
+    if len(size) != 4:
+        raise ValueError(f"{op}: enhanced must be a 4-D tensor (N, C, H, W); got {len(size)}-D "
+                         f"with shape {list(size)}")
+    if size[1] < 1:
+        raise ValueError(f"{op}: enhanced needs at least one channel; got shape {list(size)}")
+    for name, patch in (("patch_size", patch_size), ("exposure_patch_size", exposure_patch_size)):
+        if not isinstance(patch, int):
+            raise TypeError(f"{op}: {name} must be an int; got {type(patch).__name__}")
+        if patch < 1:
+            raise ValueError(f"{op}: {name} must be >= 1; got {patch}")
+        if size[2] < patch or size[3] < patch:
+            raise ValueError(f"{op}: the image ({size[2]}x{size[3]}) must be at least {name} "
+                             f"({patch}) on each side")
+
+
+def check_loss_pools_args(enhanced, image, patch_size, exposure_patch_size):
+    for name, t in (("enhanced", enhanced), ("image", image)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"loss_pools: {name} must be a torch.Tensor; got {type(t).__name__}")
+    check_loss_pools_sizes("loss_pools", enhanced.shape, patch_size, exposure_patch_size)
+    if image.shape != enhanced.shape:
+        raise ValueError(f"loss_pools: image must have enhanced's shape {list(enhanced.shape)}; "
+                         f"got {list(image.shape)}")
+    if not enhanced.dtype.is_floating_point:
+        raise TypeError(f"loss_pools: enhanced must be a floating-point tensor; got "
+                        f"{enhanced.dtype}")
+    if image.dtype != enhanced.dtype or image.device != enhanced.device:
+        raise ValueError(f"loss_pools: image is {image.dtype} on {image.device}; enhanced is "
+                         f"{enhanced.dtype} on {enhanced.device}")
+
+
+def check_loss_pools_backward_args(grad_spatial, grad_exposure, grad_means, size, patch_size,
+                                   exposure_patch_size):
+    op = "loss_pools_backward"
+    check_loss_pools_sizes(op, size, patch_size, exposure_patch_size)
+    n, c, h, w = size
+    shapes = ([n, 1, h // patch_size, w // patch_size],
+              [n, 1, h // exposure_patch_size, w // exposure_patch_size], [n, c])
+    given = (("grad_spatial", grad_spatial), ("grad_exposure", grad_exposure),
+             ("grad_means", grad_means))
+    for (name, t), shape in zip(given, shapes):
+        if list(t.shape) != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}; got {list(t.shape)}")
+        if not t.dtype.is_floating_point:
+            raise TypeError(f"{op}: {name} must be a floating-point tensor; got {t.dtype}")
+        if t.dtype != grad_spatial.dtype or t.device != grad_spatial.device:
+            raise ValueError(f"{op}: {name} is {t.dtype} on {t.device}; grad_spatial is "
+                             f"{grad_spatial.dtype} on {grad_spatial.device}")
+
+
+def check_total_variation_args(r):
+    if not isinstance(r, torch.Tensor):
+        raise TypeError(f"total_variation: r must be a torch.Tensor; got {type(r).__name__}")
+    if r.dim() != 4:
+        raise ValueError(f"total_variation: r must be a 4-D tensor (N, C, H, W); got {r.dim()}-D "
+                         f"with shape {list(r.shape)}")
+    if not r.dtype.is_floating_point:
+        raise TypeError(f"total_variation: r must be a floating-point tensor; got {r.dtype}")
+
+
+def check_total_variation_backward_args(grad, r):
+    check_total_variation_args(r)
+    if list(grad.shape) != [2]:
+        raise ValueError(f"total_variation_backward: grad must have shape (2,) (vertical, "
+                         f"horizontal); got {list(grad.shape)}")
+    if grad.dtype != r.dtype or grad.device != r.device:
+        raise ValueError(f"total_variation_backward: grad is {grad.dtype} on {grad.device}; r is "
+                         f"{r.dtype} on {r.device}")

@@ -37,7 +37,8 @@ LOADED = LOAD_ERROR is None
 
 OPS = ("curve_iter", "curve_iter_uint8", "affine_uint8", "guided_coefficients",
        "guided_inputs_uint8", "colour_guided_coefficients", "colour_affine_uint8",
-       "colour_guided_filter_uint8", "dsconv", "factor_net", "factor_net_backward")
+       "colour_guided_filter_uint8", "dsconv", "factor_net", "factor_net_backward",
+       "loss_pools", "total_variation")
 
 
 def _devices_with_kernels(op):

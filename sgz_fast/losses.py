@@ -14,6 +14,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from . import ops, reference
+
+# The cells of exposure control, 16 x 16 as published.
+EXPOSURE_PATCH_SIZE = 16
+
 # The published weights of the total loss: 1600*tv + spa + 5*col + 10*exp + 0.1*sem.
 WEIGHTS = {"tv": 1600.0, "spa": 1.0, "col": 5.0, "exp": 10.0, "sem": 0.1}
 
@@ -26,7 +31,11 @@ def color_constancy(y):
     Args:
         y: (N, 3, H, W) enhanced image.
     """
-    mr, mg, mb = y.mean(dim=(2, 3)).unbind(1)
+    return _color_constancy_of(y.mean(dim=(2, 3)))
+
+
+def _color_constancy_of(means):
+    mr, mg, mb = means.unbind(1)
     s = ((mr - mg) ** 2) ** 2 + ((mr - mb) ** 2) ** 2 + ((mb - mg) ** 2) ** 2
     # sqrt has an infinite slope at 0, which a grey image (equal means) reaches exactly: there
     # the value is 0 as published and the gradient 0 instead of NaN.
@@ -34,18 +43,9 @@ def color_constancy(y):
     return torch.where(positive, torch.sqrt(torch.where(positive, s, 1.0)), 0.0).mean()
 
 
-def _direction_kernels():
-    """(8, 1, 3, 3): centre minus one neighbour; the 4 axial ones (left, right, up, down)
-    first, then the 4 diagonals."""
-    offsets = [(1, 0), (1, 2), (0, 1), (2, 1), (0, 0), (0, 2), (2, 0), (2, 2)]
-    kernels = torch.zeros(8, 1, 3, 3)
-    for k, (i, j) in enumerate(offsets):
-        kernels[k, 0, 1, 1] = 1.0
-        kernels[k, 0, i, j] = -1.0
-    return kernels
-
-
-_KERNELS = _direction_kernels()
+# A cell's 8 neighbours, as (row, column) offsets into the map padded by one cell: the 4 axial
+# ones (left, right, up, down) first, then the 4 diagonals.
+_NEIGHBOURS = [(1, 0), (1, 2), (0, 1), (2, 1), (0, 0), (0, 2), (2, 0), (2, 2)]
 _DIRECTION_WEIGHTS = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
 
 
@@ -59,26 +59,34 @@ def spatial_consistency(y, x, patch_size=4):
     ones; the loss is the mean of E.
 
     Pooling, channel mean and the differences are all linear, so D_y - D_x is computed once,
-    on the pooled difference y - x, by one convolution with 8 fixed kernels.
+    on the pooled difference y - x, against its 8 shifted copies (zero-padded).
 
     Args:
         y, x: (N, C, H, W), H and W >= patch_size (a partial last cell is dropped).
         patch_size: cell size (published: 4; 3 and 5 are also used).
     """
-    d = F.avg_pool2d((y - x).mean(dim=1, keepdim=True), patch_size)
-    diffs = F.conv2d(d, _KERNELS.to(d), padding=1)
+    return _spatial_consistency_of(F.avg_pool2d((y - x).mean(dim=1, keepdim=True), patch_size))
+
+
+def _spatial_consistency_of(d):
+    h, w = d.shape[-2:]
+    padded = F.pad(d, (1, 1, 1, 1))
+    neighbours = torch.cat([padded[:, :, i:i + h, j:j + w] for i, j in _NEIGHBOURS], dim=1)
     weights = _DIRECTION_WEIGHTS.to(d).view(1, 8, 1, 1)
-    return (diffs.square() * weights).sum(dim=1).mean()
+    return ((d - neighbours).square() * weights).sum(dim=1).mean()
 
 
-def exposure_control(y, level=0.6, patch_size=16):
+def exposure_control(y, level=0.6, patch_size=EXPOSURE_PATCH_SIZE):
     """Exposure control (Zero-DCE): the mean over 16x16 cells of the channel-mean brightness's
     squared distance to the well-exposedness level E.
 
     Args:
         y: (N, C, H, W), H and W >= patch_size. level: E (published: 0.6).
     """
-    pooled = F.avg_pool2d(y.mean(dim=1, keepdim=True), patch_size)
+    return _exposure_control_of(F.avg_pool2d(y.mean(dim=1, keepdim=True), patch_size), level)
+
+
+def _exposure_control_of(pooled, level):
     return (pooled - level).square().mean()
 
 
@@ -91,10 +99,12 @@ def illumination_smoothness(r):
     Args:
         r: (N, C, H, W) enhancement factors, H and W >= 2.
     """
-    n, _, h, w = r.shape
-    tv_h = (r[:, :, 1:, :] - r[:, :, :-1, :]).square().sum() / ((h - 1) * w)
-    tv_w = (r[:, :, :, 1:] - r[:, :, :, :-1]).square().sum() / (h * (w - 1))
-    return 2.0 * (tv_h + tv_w) / n
+    return _illumination_smoothness_of(reference.total_variation(r), r.shape)
+
+
+def _illumination_smoothness_of(sums, shape):
+    n, _, h, w = shape
+    return 2.0 * (sums[0] / ((h - 1) * w) + sums[1] / (h * (w - 1))) / n
 
 
 def focal_semantic(logits, gamma=2.0, eps=1e-7):
@@ -121,7 +131,8 @@ class LossTerms(NamedTuple):
     sem: torch.Tensor
 
 
-def sgz_loss(enhanced, image, r, seg_logits=None, patch_size=4, exp_level=0.6, weights=None):
+def sgz_loss(enhanced, image, r, seg_logits=None, patch_size=4, exp_level=0.6, weights=None,
+             fused=False):
     """SGZ's total loss, 1600*L_tv(r) + L_spa + 5*L_col + 10*L_exp + 0.1*L_sem (weights
     overridable by name), with the unweighted terms.
 
@@ -129,14 +140,20 @@ def sgz_loss(enhanced, image, r, seg_logits=None, patch_size=4, exp_level=0.6, w
         enhanced: (N, 3, H, W) network output Y. image: (N, 3, H, W) input I.
         r: the enhancement-factor map x_r. seg_logits: the frozen segmentation network's logits
             of `enhanced`, or None to leave the semantic term out.
+        fused: take the reductions over every pixel from the fused ops (``ops.loss_pools``,
+            ``ops.total_variation``: one pass each way, no full-size intermediate) instead of
+            eager PyTorch; the terms are the same to rounding. An error where they are not built.
     Returns:
         LossTerms(total, tv, spa, col, exp, sem).
     """
     w = WEIGHTS if weights is None else {**WEIGHTS, **weights}
-    tv = illumination_smoothness(r)
-    spa = spatial_consistency(enhanced, image, patch_size)
-    col = color_constancy(enhanced)
-    exp = exposure_control(enhanced, exp_level)
+    kernels = ops if fused else reference
+    spatial, exposure, means = kernels.loss_pools(enhanced, image, patch_size,
+                                                  EXPOSURE_PATCH_SIZE)
+    tv = _illumination_smoothness_of(kernels.total_variation(r), r.shape)
+    spa = _spatial_consistency_of(spatial)
+    col = _color_constancy_of(means)
+    exp = _exposure_control_of(exposure, exp_level)
     total = w["tv"] * tv + w["spa"] * spa + w["col"] * col + w["exp"] * exp
     if seg_logits is None:
         sem = torch.zeros((), dtype=total.dtype, device=total.device)

@@ -11,7 +11,9 @@ from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affin
                       check_curve_uint8_args, check_dsconv_args, check_dsconv_backward_args,
                       check_factor_net_args, check_factor_net_backward_args,
                       check_guided_coefficients_args,
-                      check_guided_inputs_uint8_args)
+                      check_guided_inputs_uint8_args, check_loss_pools_args,
+                      check_loss_pools_backward_args, check_total_variation_args,
+                      check_total_variation_backward_args)
 
 
 def _require(op, device):
@@ -328,3 +330,86 @@ if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
 
     torch.library.register_autograd("sgz_fast::factor_net", _factor_net_backward,
                                     setup_context=_factor_net_setup_context)
+
+
+def loss_pools(enhanced, image, patch_size, exposure_patch_size):
+    """Fused :func:`sgz_fast.reference.loss_pools`, the reductions behind the zero-reference
+    losses: one pass over enhanced and image, no full-size intermediate (the eager losses make
+    a dozen). The sums are in double, in an order that does not depend on the thread count.
+    The backward writes enhanced's gradient in one pass (image's is the spatial part negated).
+    CPU, float32 and float64.
+
+    Args:
+        enhanced, image: (N, C, H, W), H and W at least both cell sizes.
+        patch_size, exposure_patch_size: the cells' sides, p and e.
+
+    Returns:
+        spatial (N, 1, H // p, W // p), exposure (N, 1, H // e, W // e), means (N, C).
+    """
+    if isinstance(enhanced, torch.Tensor):
+        _require("loss_pools", enhanced.device)
+    return torch.ops.sgz_fast.loss_pools.default(enhanced, image, patch_size, exposure_patch_size)
+
+
+def total_variation(r):
+    """Fused :func:`sgz_fast.reference.total_variation`: the two sums (2,) in one pass over r,
+    in double, in an order that does not depend on the thread count; the backward writes r's
+    gradient in one pass. CPU, float32 and float64."""
+    if isinstance(r, torch.Tensor):
+        _require("total_variation", r.device)
+    return torch.ops.sgz_fast.total_variation.default(r)
+
+
+if _extension.KERNELS["loss_pools"]:  # a build from older sources lacks it
+
+    @torch.library.register_fake("sgz_fast::loss_pools")
+    def _loss_pools_fake(enhanced, image, patch_size, exposure_patch_size):
+        check_loss_pools_args(enhanced, image, patch_size, exposure_patch_size)
+        n, c, h, w = enhanced.shape
+        p, e = patch_size, exposure_patch_size
+        return (enhanced.new_empty((n, 1, h // p, w // p)),
+                enhanced.new_empty((n, 1, h // e, w // e)), enhanced.new_empty((n, c)))
+
+    @torch.library.register_fake("sgz_fast::loss_pools_backward")
+    def _loss_pools_backward_fake(grad_spatial, grad_exposure, grad_means, size, patch_size,
+                                  exposure_patch_size):
+        check_loss_pools_backward_args(grad_spatial, grad_exposure, grad_means, size, patch_size,
+                                       exposure_patch_size)
+        return grad_spatial.new_empty(size)
+
+    def _loss_pools_setup_context(ctx, inputs, output):
+        enhanced, _, ctx.patch_size, ctx.exposure_patch_size = inputs
+        ctx.size = list(enhanced.shape)
+
+    def _loss_pools_backward(ctx, grad_spatial, grad_exposure, grad_means):
+        def through(spatial, exposure, means):
+            return torch.ops.sgz_fast.loss_pools_backward.default(
+                spatial, exposure, means, ctx.size, ctx.patch_size, ctx.exposure_patch_size)
+        need_enhanced, need_image = ctx.needs_input_grad[:2]
+        grad_enhanced = through(grad_spatial, grad_exposure, grad_means) if need_enhanced else None
+        grad_image = (through(-grad_spatial, torch.zeros_like(grad_exposure),
+                              torch.zeros_like(grad_means)) if need_image else None)
+        return grad_enhanced, grad_image, None, None
+
+    torch.library.register_autograd("sgz_fast::loss_pools", _loss_pools_backward,
+                                    setup_context=_loss_pools_setup_context)
+
+    @torch.library.register_fake("sgz_fast::total_variation")
+    def _total_variation_fake(r):
+        check_total_variation_args(r)
+        return r.new_empty(2)
+
+    @torch.library.register_fake("sgz_fast::total_variation_backward")
+    def _total_variation_backward_fake(grad, r):
+        check_total_variation_backward_args(grad, r)
+        return torch.empty_like(r, memory_format=torch.contiguous_format)
+
+    def _total_variation_setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    def _total_variation_backward(ctx, grad):
+        r, = ctx.saved_tensors
+        return torch.ops.sgz_fast.total_variation_backward.default(grad, r)
+
+    torch.library.register_autograd("sgz_fast::total_variation", _total_variation_backward,
+                                    setup_context=_total_variation_setup_context)

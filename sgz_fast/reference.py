@@ -7,7 +7,8 @@ from ._checks import (as_input_list, check_affine_uint8_args, check_colour_affin
                       check_colour_guided_coefficients_args,
                       check_colour_guided_filter_uint8_args, check_curve_args,
                       check_curve_uint8_args, check_dsconv_args, check_guided_coefficients_args,
-                      check_guided_inputs_uint8_args)
+                      check_guided_inputs_uint8_args, check_loss_pools_args,
+                      check_total_variation_args)
 
 
 def curve_iter(x, r, iterations=8):
@@ -269,3 +270,44 @@ def dsconv(inputs, dw_weight, dw_bias, pw_weight, pw_bias, activation="relu"):
     if activation == "tanh":
         return torch.tanh(y)
     return y
+
+
+def loss_pools(enhanced, image, patch_size, exposure_patch_size):
+    """The reductions of enhanced and image behind the zero-reference losses (Guo et al.,
+    Zero-DCE, CVPR 2020; sgz_fast.losses): means over cells, dropping a partial last cell as
+    ``avg_pool2d`` does.
+
+    Args:
+        enhanced, image: (N, C, H, W), H and W at least both cell sizes.
+        patch_size, exposure_patch_size: the cells' sides, p and e.
+
+    Returns:
+        spatial (N, 1, H // p, W // p), the cell means of the channel mean of enhanced - image;
+        exposure (N, 1, H // e, W // e), the cell means of enhanced's channel mean; means (N, C),
+        enhanced's mean per plane.
+
+    Example:
+        >>> y = torch.full((1, 3, 16, 16), 0.5)
+        >>> spatial, exposure, means = loss_pools(y, y / 2, 4, 16)
+        >>> spatial.shape, exposure.item(), means.shape
+        (torch.Size([1, 1, 4, 4]), 0.5, torch.Size([1, 3]))
+    """
+    check_loss_pools_args(enhanced, image, patch_size, exposure_patch_size)
+    spatial = F.avg_pool2d((enhanced - image).mean(dim=1, keepdim=True), patch_size)
+    exposure = F.avg_pool2d(enhanced.mean(dim=1, keepdim=True), exposure_patch_size)
+    return spatial, exposure, enhanced.mean(dim=(2, 3))
+
+
+def total_variation(r):
+    """The sums, over every plane of r (N, C, H, W), of the squared vertical differences
+    (r[y + 1][x] - r[y][x])^2 and of the horizontal ones: a tensor (2,), vertical first (the
+    illumination smoothness loss of Zero-DCE, before its normalisation).
+
+    Example:
+        >>> total_variation(torch.tensor([[[[0.0, 1.0], [2.0, 4.0]]]])).tolist()
+        [13.0, 5.0]
+    """
+    check_total_variation_args(r)
+    vertical = (r[:, :, 1:, :] - r[:, :, :-1, :]).square().sum()
+    horizontal = (r[:, :, :, 1:] - r[:, :, :, :-1]).square().sum()
+    return torch.stack([vertical, horizontal])

@@ -159,12 +159,14 @@ class Progress:
 
 def train_step(net, semantic, optimizer, images, args, autocast=nullcontext()):
     """One optimizer step on a batch: SGZ loss, backward, gradient-norm clip, Adam.
+    The loss's reductions run fused when the network's forward did (its backend).
     Returns the LossTerms (the network output in float32 whatever autocast computed)."""
     with autocast:
         enhanced, r = net(images)
     enhanced, r = enhanced.float(), r.float()
     logits = semantic(enhanced) if semantic is not None else None
-    terms = sgz_loss(enhanced, images, r, logits, args.patch_size, args.exp_level)
+    fused = getattr(net, "module", net).backend == "fused"  # DistributedDataParallel wraps it
+    terms = sgz_loss(enhanced, images, r, logits, args.patch_size, args.exp_level, fused=fused)
     optimizer.zero_grad(set_to_none=True)
     terms.total.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]

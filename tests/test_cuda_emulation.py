@@ -22,6 +22,7 @@ from test_curve_iter import SHAPES as CURVE_SHAPES, assert_as_close_as_the_refer
 from test_curve_uint8 import SHAPES as UINT8_SHAPES
 from test_dsconv import assert_all_close, grads_of, make_args
 from test_factor_net import make_model
+from test_loss_pools import POOL_CASES as LOSS_POOL_CASES
 from test_colour_guided import FILTER_SHAPES, SHAPES as COLOUR_SHAPES, noisy_pair
 from test_guided_coefficients import (INPUT_SHAPES as GUIDED_INPUT_SHAPES, RGB, frame_pair,
                                       SHAPES as GUIDED_SHAPES, inputs as guided_inputs)
@@ -511,3 +512,47 @@ def test_guided_inputs_uint8_grid_stride_and_channel_limit(gpu):
     five = torch.zeros(1, 4, 4, 5, dtype=torch.uint8)
     with pytest.raises(ValueError, match="frames of up to 4 channels; got 5"):
         gpu.guided_inputs_uint8(five, five, 2, 1.0, 16.0, [0.2] * 5)
+
+
+# ---- loss_pools, total_variation ----------------------------------------------------------
+
+def _exact_grads(fn, inputs, grads):
+    inputs = [t.double().requires_grad_() for t in inputs]
+    return torch.autograd.grad(fn(*inputs), inputs[0], [g.double() for g in grads])[0]
+
+
+def check_loss_ops(ops, n, c, h, w, p, e, dtype):
+    y, x = torch.rand(n, c, h, w).to(dtype), torch.rand(n, c, h, w).to(dtype)
+    r = (torch.rand(n, c, h, w) * 2 - 1).to(dtype)
+    rtol, atol = TOLERANCES[dtype]
+    pools = ops.loss_pools(y, x, p, e)
+    for got, expected in zip(pools, reference.loss_pools(y.double(), x.double(), p, e)):
+        torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=atol)
+    grads = [torch.randn(t.shape).to(dtype) for t in pools]
+    torch.testing.assert_close(
+        ops.loss_pools_backward(*grads, [n, c, h, w], p, e).double(),
+        _exact_grads(lambda y, x: reference.loss_pools(y, x, p, e), [y, x], grads),
+        rtol=rtol, atol=atol)
+    torch.testing.assert_close(ops.total_variation(r).double(),
+                               reference.total_variation(r.double()), rtol=rtol, atol=atol)
+    grad = torch.randn(2).to(dtype)
+    torch.testing.assert_close(ops.total_variation_backward(grad, r).double(),
+                               _exact_grads(reference.total_variation, [r], [grad]),
+                               rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("n, c, h, w, p, e", LOSS_POOL_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_loss_ops_match_reference(gpu, n, c, h, w, p, e, dtype):
+    check_loss_ops(gpu, n, c, h, w, p, e, dtype)
+
+
+def test_loss_ops_in_half_precision(gpu):
+    check_loss_ops(gpu, 1, 3, 32, 20, 4, 16, torch.float16)
+
+
+@emulated(multiprocessors=1)
+def test_loss_ops_grid_stride(gpu):
+    """One SM: at most 8 blocks of 256 threads, striding over the 24,576 elements."""
+    check_loss_ops(gpu, 2, 3, 64, 64, 4, 16, torch.float32)
+    assert gpu.take_launches()[:, 0].tolist() == [2, 1, 2, 8, 2, 8]

@@ -16,6 +16,7 @@ import test_dsconv_errors
 import test_factor_net
 import test_factor_net_backward
 import test_guided_coefficients
+import test_loss_pools
 
 OPS = torch.ops.sgz_fast
 
@@ -70,6 +71,7 @@ CASES = {
     **{f"factor_net_backward: {k}": (OPS.factor_net_backward.default,
                                      lambda make=make: make(*test_factor_net_backward._good())[0])
        for k, make in test_factor_net_backward.BAD_INPUTS.items()},
+    **{k: (test_loss_pools.op_of(k), make) for k, (make, _) in test_loss_pools.CASES.items()},
 }
 
 # Cases that are errors on one device only: a tensor on another device (all are on meta in

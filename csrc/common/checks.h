@@ -340,3 +340,85 @@ inline Activation parse_activation(c10::string_view name) {
 }
 
 }  // namespace sgz
+
+namespace sgz {
+
+// loss_pools: enhanced and image (N, C, H, W) of one floating dtype and device, cells of
+// patch_size and exposure_patch_size >= 1 that fit in H and W (as avg_pool2d requires). The
+// Python mirror is check_loss_pools_args.
+inline void check_loss_pools_sizes(const char* op, at::IntArrayRef size, int64_t patch_size,
+                                   int64_t exposure_patch_size) {
+  TORCH_CHECK_VALUE(size.size() == 4, op, ": enhanced must be a 4-D tensor (N, C, H, W); got ",
+                    size.size(), "-D with shape ", size);
+  TORCH_CHECK_VALUE(size[1] >= 1, op, ": enhanced needs at least one channel; got shape ", size);
+  const std::pair<int64_t, const char*> patches[] = {{patch_size, "patch_size"},
+                                                     {exposure_patch_size, "exposure_patch_size"}};
+  for (const auto& [patch, name] : patches) {
+    TORCH_CHECK_VALUE(patch >= 1, op, ": ", name, " must be >= 1; got ", patch);
+    TORCH_CHECK_VALUE(size[2] >= patch && size[3] >= patch, op, ": the image (", size[2], "x",
+                      size[3], ") must be at least ", name, " (", patch, ") on each side");
+  }
+}
+
+inline void check_loss_pools_args(const at::Tensor& enhanced, const at::Tensor& image,
+                                  int64_t patch_size, int64_t exposure_patch_size) {
+  check_loss_pools_sizes("loss_pools", enhanced.sizes(), patch_size, exposure_patch_size);
+  TORCH_CHECK_VALUE(image.sizes() == enhanced.sizes(),
+                    "loss_pools: image must have enhanced's shape ", enhanced.sizes(), "; got ",
+                    image.sizes());
+  TORCH_CHECK_TYPE(at::isFloatingType(enhanced.scalar_type()),
+                   "loss_pools: enhanced must be a floating-point tensor; got ",
+                   enhanced.scalar_type());
+  TORCH_CHECK_VALUE(
+      image.scalar_type() == enhanced.scalar_type() && image.device() == enhanced.device(),
+      "loss_pools: image is ", image.scalar_type(), " on ", image.device(), "; enhanced is ",
+      enhanced.scalar_type(), " on ", enhanced.device());
+}
+
+// loss_pools_backward: the gradients of loss_pools' three maps, shaped as it returns them for
+// an enhanced of `size`, of one floating dtype and device.
+inline void check_loss_pools_backward_args(const at::Tensor& grad_spatial,
+                                           const at::Tensor& grad_exposure,
+                                           const at::Tensor& grad_means, at::IntArrayRef size,
+                                           int64_t patch_size, int64_t exposure_patch_size) {
+  const char* op = "loss_pools_backward";
+  check_loss_pools_sizes(op, size, patch_size, exposure_patch_size);
+  const int64_t n = size[0], p = patch_size, e = exposure_patch_size;
+  const std::vector<int64_t> shapes[3] = {
+      {n, 1, size[2] / p, size[3] / p}, {n, 1, size[2] / e, size[3] / e}, {n, size[1]}};
+  const std::pair<const at::Tensor*, const char*> given[] = {{&grad_spatial, "grad_spatial"},
+                                                             {&grad_exposure, "grad_exposure"},
+                                                             {&grad_means, "grad_means"}};
+  for (int i = 0; i < 3; ++i) {
+    const at::Tensor& t = *given[i].first;
+    TORCH_CHECK_VALUE(t.sizes() == shapes[i], op, ": ", given[i].second, " must have shape ",
+                      at::IntArrayRef(shapes[i]), "; got ", t.sizes());
+    TORCH_CHECK_TYPE(at::isFloatingType(t.scalar_type()), op, ": ", given[i].second,
+                     " must be a floating-point tensor; got ", t.scalar_type());
+    TORCH_CHECK_VALUE(
+        t.scalar_type() == grad_spatial.scalar_type() && t.device() == grad_spatial.device(), op,
+        ": ", given[i].second, " is ", t.scalar_type(), " on ", t.device(), "; grad_spatial is ",
+        grad_spatial.scalar_type(), " on ", grad_spatial.device());
+  }
+}
+
+// total_variation: r (N, C, H, W) floating; its backward's grad holds the two sums' gradients.
+inline void check_total_variation_args(const at::Tensor& r) {
+  TORCH_CHECK_VALUE(r.dim() == 4, "total_variation: r must be a 4-D tensor (N, C, H, W); got ",
+                    r.dim(), "-D with shape ", r.sizes());
+  TORCH_CHECK_TYPE(at::isFloatingType(r.scalar_type()),
+                   "total_variation: r must be a floating-point tensor; got ", r.scalar_type());
+}
+
+inline void check_total_variation_backward_args(const at::Tensor& grad, const at::Tensor& r) {
+  check_total_variation_args(r);
+  TORCH_CHECK_VALUE(grad.dim() == 1 && grad.size(0) == 2,
+                    "total_variation_backward: grad must have shape (2,) (vertical, "
+                    "horizontal); got ",
+                    grad.sizes());
+  TORCH_CHECK_VALUE(grad.scalar_type() == r.scalar_type() && grad.device() == r.device(),
+                    "total_variation_backward: grad is ", grad.scalar_type(), " on ", grad.device(),
+                    "; r is ", r.scalar_type(), " on ", r.device());
+}
+
+}  // namespace sgz

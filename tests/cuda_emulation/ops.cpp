@@ -19,6 +19,7 @@
 #include "cuda/factor_net.cuh"
 #include "cuda/guided_coefficients.cuh"
 #include "cuda/guided_inputs_uint8.cuh"
+#include "cuda/loss.cuh"
 
 namespace sgz::emu {
 
@@ -129,6 +130,14 @@ TORCH_LIBRARY(sgz_cuda_emulation, m) {
   m.def(
       "guided_inputs_uint8(Tensor enhanced, Tensor dark, int scale, float noise, float max_gain, "
       "float[] luma) -> (Tensor, Tensor)");
+  m.def(
+      "loss_pools(Tensor enhanced, Tensor image, int patch_size, int exposure_patch_size) -> "
+      "(Tensor, Tensor, Tensor)");
+  m.def(
+      "loss_pools_backward(Tensor grad_spatial, Tensor grad_exposure, Tensor grad_means, "
+      "int[] size, int patch_size, int exposure_patch_size) -> Tensor");
+  m.def("total_variation(Tensor r) -> Tensor");
+  m.def("total_variation_backward(Tensor grad, Tensor r) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
@@ -147,4 +156,8 @@ TORCH_LIBRARY_IMPL(sgz_cuda_emulation, CPU, m) {
   m.impl("colour_guided_filter_uint8",
          &sgz::gpu::colour_guided_filter_uint8_forward<EmulatedDevice>);
   m.impl("guided_inputs_uint8", &sgz::gpu::guided_inputs_uint8_forward<EmulatedDevice>);
+  m.impl("loss_pools", &sgz::gpu::loss_pools_forward<EmulatedDevice>);
+  m.impl("loss_pools_backward", &sgz::gpu::loss_pools_backward<EmulatedDevice>);
+  m.impl("total_variation", &sgz::gpu::total_variation_forward<EmulatedDevice>);
+  m.impl("total_variation_backward", &sgz::gpu::total_variation_backward<EmulatedDevice>);
 }
