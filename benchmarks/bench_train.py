@@ -26,7 +26,7 @@ from sgz_fast.semantic import build_semantic
 
 
 def step_fn(model, semantic, images, args):
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = train.make_optimizer(model, args)
     return lambda: train.train_step(model, semantic, optimizer, images, args)
 
 
