@@ -5,9 +5,11 @@
 //
 // Forward: work goes in bands of lcm(p, e) rows of one image. Every cell of either size lies in
 // one band, so each band (a parallel task) owns the cells it adds to; the plane sums are kept
-// per row and added up afterwards in row order. The sums are in double and come out the same
-// whatever the thread count. Scratch: the cells and row sums in double, (N H / p W / p +
-// N H / e W / e + N C H) x 8 bytes, and two rows a thread.
+// per row (lane_sum.h) and added up afterwards in row order. A cell's row is summed in T and
+// added into double; the results come out the same whatever the thread count. The backward
+// spreads a row of cells' gradients once for all channels, with no division a pixel. Scratch: the
+// cells and row sums in double, (N H / p W / p + N H / e W / e + N C H) x 8 bytes, and two rows a
+// thread.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -20,6 +22,7 @@
 #include "../common/checks.h"
 #include "../common/loss.h"
 #include "huge_pages.h"
+#include "lane_sum.h"
 
 namespace sgz {
 namespace {
@@ -47,7 +50,7 @@ void check_cpu_dtype(const char* op, const at::Tensor& t) {
 template <typename T>
 void add_cells(const T* row, int64_t cells, int64_t size, double* out) {
   for (int64_t j = 0; j < cells; ++j) {
-    double s = 0;
+    T s = 0;
     for (int64_t k = 0; k < size; ++k) s += row[j * size + k];
     out[j] += s;
   }
@@ -71,13 +74,11 @@ void pool_sums(const T* y, const T* x, const PoolGeometry& g, double* spatial, d
         for (int64_t c = 0; c < g.C; ++c) {
           const T* yr = y + (n * g.C + c) * plane + h * g.W;
           const T* xr = x + (n * g.C + c) * plane + h * g.W;
-          double s = 0;
           for (int64_t w = 0; w < g.W; ++w) {
             sum_y[w] += yr[w];
             diff[w] += yr[w] - xr[w];
-            s += yr[w];
           }
-          row_sums[(n * g.C + c) * g.H + h] = s;
+          row_sums[(n * g.C + c) * g.H + h] = lane_sum<T>(g.W, [&](int64_t w) { return yr[w]; });
         }
         if (h / g.p < g.Hp()) {
           add_cells(diff.data(), g.Wp(), g.p, spatial + (n * g.Hp() + h / g.p) * g.Wp());
@@ -114,6 +115,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> loss_pools_cpu(const at::Tensor& 
           (row_sums.sum(2) * s.mean).to(dtype)};
 }
 
+// row[j * size + k] += cells[j] * scale for j < count, k < size: a row of cells' gradients
+// spread over their pixels.
+template <typename T>
+void spread_cells(const T* cells, int64_t count, int64_t size, T scale, T* row) {
+  for (int64_t j = 0; j < count; ++j) {
+    const T v = cells[j] * scale;
+    for (int64_t k = 0; k < size; ++k) row[j * size + k] += v;
+  }
+}
+
 // The gradient of enhanced: per pixel its spatial cell's gradient, its exposure cell's and its
 // plane's, each times its scale; one row of the first two is made once for all channels.
 template <typename T>
@@ -127,12 +138,11 @@ void pools_grad(const T* gs, const T* ge, const T* gm, T* out, const PoolGeometr
       const int64_t n = row / g.H, h = row % g.H;
       std::fill(cells.begin(), cells.end(), T(0));
       if (h / g.p < g.Hp()) {
-        const T* src = gs + (n * g.Hp() + h / g.p) * g.Wp();
-        for (int64_t w = 0; w < g.Wp() * g.p; ++w) cells[w] = src[w / g.p] * T(s.spatial);
+        spread_cells(gs + (n * g.Hp() + h / g.p) * g.Wp(), g.Wp(), g.p, T(s.spatial), cells.data());
       }
       if (h / g.e < g.He()) {
-        const T* src = ge + (n * g.He() + h / g.e) * g.We();
-        for (int64_t w = 0; w < g.We() * g.e; ++w) cells[w] += src[w / g.e] * T(s.exposure);
+        spread_cells(ge + (n * g.He() + h / g.e) * g.We(), g.We(), g.e, T(s.exposure),
+                     cells.data());
       }
       for (int64_t c = 0; c < g.C; ++c) {
         const T m = gm[n * g.C + c] * T(s.mean);

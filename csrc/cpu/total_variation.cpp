@@ -3,8 +3,8 @@
 // that writes it. Memory bound and a small share of a training step, so compiled once, not
 // per capability level.
 //
-// Forward: each row's two sums are kept (in double) and added up afterwards in row order, so
-// the result does not depend on the thread count. Scratch: 2 x N C H doubles.
+// Forward: each row's two sums (lane_sum.h) are kept in double and added up afterwards in row
+// order, so the result does not depend on the thread count. Scratch: 2 x N C H doubles.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -14,6 +14,7 @@
 #include "../common/checks.h"
 #include "../common/loss.h"
 #include "huge_pages.h"
+#include "lane_sum.h"
 
 namespace sgz {
 namespace {
@@ -35,19 +36,11 @@ void row_sums(const T* r, int64_t rows, int64_t H, int64_t W, double* sums) {
   at::parallel_for(0, rows, grain_rows(W), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const T* a = r + row * W;
-      double vertical = 0, horizontal = 0;
-      if (row % H < H - 1) {
-        for (int64_t w = 0; w < W; ++w) {
-          const T d = a[W + w] - a[w];
-          vertical += d * d;
-        }
-      }
-      for (int64_t w = 0; w + 1 < W; ++w) {
-        const T d = a[w + 1] - a[w];
-        horizontal += d * d;
-      }
-      sums[2 * row] = vertical;
-      sums[2 * row + 1] = horizontal;
+      const auto square = [](T d) { return d * d; };
+      sums[2 * row] = row % H < H - 1
+                          ? lane_sum<T>(W, [&](int64_t w) { return square(a[W + w] - a[w]); })
+                          : 0.0;
+      sums[2 * row + 1] = lane_sum<T>(W - 1, [&](int64_t w) { return square(a[w + 1] - a[w]); });
     }
   });
 }
