@@ -6,8 +6,7 @@ import torch
 
 from conftest import TOLERANCES, assert_explained, torch_threads
 import sgz_fast
-from sgz_fast import losses, ops, reference, train
-from sgz_fast.model import SGZ
+from sgz_fast import losses, ops, reference
 
 pytestmark = pytest.mark.skipif(not sgz_fast._extension.KERNELS["loss_pools"].get("cpu"),
                                 reason="the extension has no loss_pools CPU kernel")
@@ -101,6 +100,8 @@ def test_sgz_loss_fused_equals_eager(dtype):
 
 
 def test_train_step_takes_the_fused_loss_with_the_fused_backend(monkeypatch):
+    from sgz_fast import train  # here, not above: it needs PIL, which the op tests do not
+    from sgz_fast.model import SGZ
     calls = []
     real = ops.loss_pools
     monkeypatch.setattr(ops, "loss_pools", lambda *a: calls.append(1) or real(*a))

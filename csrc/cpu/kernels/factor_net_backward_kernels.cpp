@@ -23,8 +23,9 @@
 //
 // Memory, per thread (NetBackwardScratch): rings of 15 x 3 plane rows and 48 activation rows
 // and 27 gradient rows of 32 channels over the tile's width + 24, padded to a cache line: 1.6
-// MB for a 128-wide float tile, in a 2 MB L2; a chunk's g_z and d (24 KB, in L1), a row of g_d
-// (40 KB).
+// MB for a 128-wide float tile, in a 2 MB L2; e_conv5 and 6's kept depthwise rows (5 and 3 of
+// the tile's columns x 64 channels: 0.26 MB); a chunk's g_z and d (24 KB, in L1), a row of
+// g_d (40 KB).
 #include "factor_net_backward_kernels.h"
 
 #include <algorithm>
@@ -218,6 +219,13 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
   const auto grad_row = [&](int k, int64_t y) -> T* {
     return grad_of[k] + y % back_gradient_ring(k) * width * stride;
   };
+  T* kept[kNetLayers + 1] = {};  // e_conv k's kept depthwise rows
+  for (int k = 1, at = 0; k <= kNetLayers; at += kept_depthwise_ring(k), ++k) {
+    kept[k] = s.kept + at * s.kept_row;
+  }
+  const auto kept_row = [&](int k, int64_t y) -> T* {
+    return kept[k] + y % kept_depthwise_ring(k) * s.kept_row;
+  };
   // Rows and columns of x_k the forward recomputes, and those layer k's backward runs on:
   // the tile's and back_forward_halo(k), k - 1 more on each side, within the image.
   const auto forward_lo = [&](int k) { return std::max<int64_t>(0, t.y0 - back_forward_halo(k)); };
@@ -269,6 +277,11 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
     for (int64_t first = forward_left(k); first < forward_right(k); first += C) {
       const int64_t n = std::min(C, forward_right(k) - first), j = local(first);
       depthwise(k, y, j, n);
+      const int64_t a = std::max(first, t.x0), b = std::min(first + n, t.x1);
+      if (keeps_depthwise(k) && y >= t.y0 && y < t.y1 && a < b) {
+        std::copy_n(s.depthwise + (a - first) * layer.cin, (b - a) * layer.cin,
+                    kept_row(k, y) + (a - t.x0) * layer.cin);
+      }
       const int64_t dx = k == 1 ? 1 : layer.cin, dc = k == 1 ? C : 1;
       pointwise_channels_last(layer.pwt, layer.pb, s.depthwise, dx, dc, layer.cin,
                               act_row(k, y) + j * width, width, n);
@@ -303,11 +316,16 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
         }
         const int64_t gzx = k == kNetLayers ? 1 : cout, gzc = k == kNetLayers ? C : 1;
         if (own) {
-          depthwise(k, y, j, n);
-          if (k == 1) {  // the 3 input channels planar: pw's transpose, cin x cout
-            outer_product(s.depthwise, int64_t(1), C, cin, gz, cout, cout, n, g.pw, cout);
+          const T* d = s.depthwise;
+          if (keeps_depthwise(k)) {
+            d = kept_row(k, y) + (first - t.x0) * cin;
           } else {
-            outer_product(gz, gzx, gzc, cout, s.depthwise, cin, cin, n, g.pw, cin);
+            depthwise(k, y, j, n);
+          }
+          if (k == 1) {  // the 3 input channels planar: pw's transpose, cin x cout
+            outer_product(d, int64_t(1), C, cin, gz, cout, cout, n, g.pw, cout);
+          } else {
+            outer_product(gz, gzx, gzc, cout, d, cin, cin, n, g.pw, cin);
           }
           if (k == kNetLayers) {
             for (int64_t o = 0; o < cout; ++o) g.pb[o] += dot<T>(gz + o * C, nullptr, n);

@@ -34,6 +34,15 @@ constexpr int last_reader(int k) {
 // rows (x1: 8, x2: 6, x3: 4, x4..x6: 3).
 constexpr int64_t back_gradient_ring(int k) { return k == 0 ? 0 : last_reader(k) + 2 - k; }
 
+// The 64-channel layers, e_conv5 and 6, keep their depthwise result on the tile's own rows and
+// columns from the forward for their backward's weight gradients, instead of computing it
+// again (576 multiply-adds a pixel each); their ring holds the rows from the one the forward
+// computes at step t, t + 7 - k, to the one the backward reads, t - 7 + k: 15 - 2 k. Keeping
+// the 32-channel layers' too (rings of 7 to 11 rows, 0.44 MB more, the L2 then overfull)
+// measured no better (benchmarks/NOTES.md).
+constexpr bool keeps_depthwise(int k) { return k == 5 || k == 6; }
+constexpr int64_t kept_depthwise_ring(int k) { return keeps_depthwise(k) ? 15 - 2 * k : 0; }
+
 // Rows (and columns) the forward recomputes beyond a tile, for x_k (k = 0: the input). Layer
 // k's backward covers k - 1 rows more on each side than the tile (the layers below it need its
 // gradient rows around theirs); there it needs x_k only, for ReLU's mask (its g_d is
@@ -54,32 +63,37 @@ struct NetLayerGrads {
 // padded to `stride` values: the rings of the input (3 planes) and of x1..x6 and their
 // gradients (channels last: a row is stride x width values, pixel by pixel), one chunk's
 // output gradient and recomputed depthwise result, a row of the depthwise result's gradient
-// (channels last, and planar for e_conv1), a zero row, and a sink row for the gradient of
-// rows beyond the image. clear() zeroes the rings before each tile.
+// (channels last, and planar for e_conv1), a zero row, a sink row for the gradient of rows
+// beyond the image, and the kept depthwise rows (kept_row values each: the tile's columns x
+// 2 width channels). clear() zeroes the rings before each tile.
 template <typename T>
 struct NetBackwardScratch {
   static constexpr int64_t kLine = 64 / sizeof(T);  // values per cache line
-  int64_t stride;
-  T *activations, *gradients, *gz, *depthwise, *gd_row, *gd_planes, *zeros, *sink;
+  int64_t stride, kept_row;
+  T *activations, *gradients, *gz, *depthwise, *gd_row, *gd_planes, *zeros, *sink, *kept;
   std::vector<T> storage;
 
   NetBackwardScratch(int64_t width, int64_t max_columns)
-      : stride(round_up(max_columns + 2 * back_forward_halo(0) + 2, kLine)) {
+      : stride(round_up(max_columns + 2 * back_forward_halo(0) + 2, kLine)),
+        kept_row(round_up(max_columns * 2 * width, kLine)) {
     int64_t activation_values = kBackActivationRing[0] * 3 * stride, gradient_values = 0;
+    int64_t kept_values = 0;
     for (int k = 1; k < kNetLayers; ++k) {
       activation_values += kBackActivationRing[k] * width * stride;
       gradient_values += back_gradient_ring(k) * width * stride;
+      kept_values += kept_depthwise_ring(k) * kept_row;
     }
     const int64_t sizes[] = {activation_values,     gradient_values,    kNetChunk * width,
                              kNetChunk * 2 * width, stride * 2 * width, 3 * stride,
-                             stride * 2 * width,    stride * width};
+                             stride * 2 * width,    stride * width,     kept_values};
     int64_t total = kLine;
     for (int64_t size : sizes) total += round_up(size, kLine);
     storage.assign(total, T(0));
     const auto address = reinterpret_cast<uintptr_t>(storage.data());
     T* next = storage.data() + (round_up<uintptr_t>(address, 64) - address) / sizeof(T);
-    T** parts[] = {&activations, &gradients, &gz, &depthwise, &gd_row, &gd_planes, &zeros, &sink};
-    for (int i = 0; i < 8; ++i) {
+    T** parts[] = {&activations, &gradients, &gz,   &depthwise, &gd_row,
+                   &gd_planes,   &zeros,     &sink, &kept};
+    for (int i = 0; i < 9; ++i) {
       *parts[i] = next;
       next += round_up(sizes[i], kLine);
     }
