@@ -335,9 +335,10 @@ if _extension.KERNELS["factor_net"]:  # a build from older sources lacks it
 def loss_pools(enhanced, image, patch_size, exposure_patch_size):
     """Fused :func:`sgz_fast.reference.loss_pools`, the reductions behind the zero-reference
     losses: one pass over enhanced and image, no full-size intermediate (the eager losses make
-    a dozen). The sums are in double, in an order that does not depend on the thread count.
-    The backward writes enhanced's gradient in one pass (image's is the spatial part negated).
-    CPU, float32 and float64.
+    a dozen). The sums are in double, in an order that depends on neither the thread count
+    (CPU) nor the schedule (CUDA: no atomics). The backward writes enhanced's gradient in one
+    pass (image's is the spatial part negated). CPU: float32, float64; CUDA: also float16 and
+    bfloat16.
 
     Args:
         enhanced, image: (N, C, H, W), H and W at least both cell sizes.
@@ -353,8 +354,9 @@ def loss_pools(enhanced, image, patch_size, exposure_patch_size):
 
 def total_variation(r):
     """Fused :func:`sgz_fast.reference.total_variation`: the two sums (2,) in one pass over r,
-    in double, in an order that does not depend on the thread count; the backward writes r's
-    gradient in one pass. CPU, float32 and float64."""
+    in double, in an order that depends on neither the thread count nor the schedule; the
+    backward writes r's gradient in one pass. CPU: float32, float64; CUDA: also float16 and
+    bfloat16."""
     if isinstance(r, torch.Tensor):
         _require("total_variation", r.device)
     return torch.ops.sgz_fast.total_variation.default(r)
