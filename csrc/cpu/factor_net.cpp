@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../common/checks.h"
+#include "cpu_dtype.h"
 #include "factor_net_params.h"
 #include "kernels/factor_net_kernels.h"
 
@@ -29,8 +30,7 @@ constexpr int64_t kTileColumns = 128;
 
 at::Tensor factor_net_cpu(const at::Tensor& x_in, at::TensorList params_in) {
   const int64_t width = check_factor_net_args(x_in, params_in);
-  TORCH_CHECK_TYPE(x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kDouble,
-                   "factor_net on CPU supports float32 and float64; got ", x_in.scalar_type());
+  check_cpu_float_dtype("factor_net", x_in);
   const at::Tensor& x = x_in;  // read in place, any strides
   const NetParams params(params_in);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);

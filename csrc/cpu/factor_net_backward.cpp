@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/checks.h"
+#include "cpu_dtype.h"
 #include "factor_net_params.h"
 #include "kernels/factor_net_backward_kernels.h"
 
@@ -35,9 +36,7 @@ std::vector<at::Tensor> factor_net_backward_cpu(const at::Tensor& grad_in, const
                                                 const at::Tensor& out_in,
                                                 at::TensorList params_in) {
   const int64_t width = check_factor_net_backward_args(grad_in, x, out_in, params_in);
-  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-                   "factor_net_backward on CPU supports float32 and float64; got ",
-                   x.scalar_type());
+  check_cpu_float_dtype("factor_net_backward", x);
   const at::Tensor grad = grad_in.contiguous(), out = out_in.contiguous();
   const NetParams params(params_in);
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);

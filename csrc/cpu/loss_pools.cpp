@@ -21,6 +21,7 @@
 
 #include "../common/checks.h"
 #include "../common/loss.h"
+#include "cpu_dtype.h"
 #include "huge_pages.h"
 #include "lane_sum.h"
 
@@ -39,11 +40,6 @@ struct PoolGeometry {
 
 PoolGeometry geometry_of(at::IntArrayRef size, int64_t p, int64_t e) {
   return {size[0], size[1], size[2], size[3], p, e};
-}
-
-void check_cpu_dtype(const char* op, const at::Tensor& t) {
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
-                   " on CPU supports float32 and float64; got ", t.scalar_type());
 }
 
 // Adds row[0 .. cells * size) in groups of `size` to cells[0 .. cells).
@@ -96,7 +92,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> loss_pools_cpu(const at::Tensor& 
                                                               int64_t patch_size,
                                                               int64_t exposure_patch_size) {
   check_loss_pools_args(enhanced_in, image_in, patch_size, exposure_patch_size);
-  check_cpu_dtype("loss_pools", enhanced_in);
+  check_cpu_float_dtype("loss_pools", enhanced_in);
   const at::Tensor y = enhanced_in.contiguous();
   const at::Tensor x = image_in.contiguous();
   const PoolGeometry g = geometry_of(y.sizes(), patch_size, exposure_patch_size);
@@ -158,7 +154,7 @@ at::Tensor loss_pools_backward_cpu(const at::Tensor& grad_spatial, const at::Ten
                                    int64_t patch_size, int64_t exposure_patch_size) {
   check_loss_pools_backward_args(grad_spatial, grad_exposure, grad_means, size, patch_size,
                                  exposure_patch_size);
-  check_cpu_dtype("loss_pools_backward", grad_spatial);
+  check_cpu_float_dtype("loss_pools_backward", grad_spatial);
   const at::Tensor gs = grad_spatial.contiguous();
   const at::Tensor ge = grad_exposure.contiguous();
   const at::Tensor gm = grad_means.contiguous();

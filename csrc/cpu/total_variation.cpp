@@ -13,6 +13,7 @@
 
 #include "../common/checks.h"
 #include "../common/loss.h"
+#include "cpu_dtype.h"
 #include "huge_pages.h"
 #include "lane_sum.h"
 
@@ -20,11 +21,6 @@ namespace sgz {
 namespace {
 
 constexpr int64_t kGrainElems = 16384;  // elements per parallel task, at least
-
-void check_cpu_dtype(const char* op, const at::Tensor& t) {
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
-                   " on CPU supports float32 and float64; got ", t.scalar_type());
-}
 
 int64_t grain_rows(int64_t W) {
   return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(W, 1));
@@ -47,7 +43,7 @@ void row_sums(const T* r, int64_t rows, int64_t H, int64_t W, double* sums) {
 
 at::Tensor total_variation_cpu(const at::Tensor& r_in) {
   check_total_variation_args(r_in);
-  check_cpu_dtype("total_variation", r_in);
+  check_cpu_float_dtype("total_variation", r_in);
   const at::Tensor r = r_in.contiguous();
   const int64_t H = r.size(2), W = r.size(3), rows = r.numel() == 0 ? 0 : r.numel() / W;
   at::Tensor sums = at::empty({rows, 2}, r.options().dtype(at::kDouble));
@@ -73,7 +69,7 @@ void grad_row(const T* a, const T* up, const T* down, T* out, int64_t W, T gv, T
 
 at::Tensor total_variation_backward_cpu(const at::Tensor& grad, const at::Tensor& r_in) {
   check_total_variation_backward_args(grad, r_in);
-  check_cpu_dtype("total_variation_backward", r_in);
+  check_cpu_float_dtype("total_variation_backward", r_in);
   const at::Tensor r = r_in.contiguous();
   at::Tensor out = with_huge_pages(at::empty_like(r, at::MemoryFormat::Contiguous));
   if (r.numel() == 0) return out;

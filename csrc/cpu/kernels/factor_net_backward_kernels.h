@@ -41,7 +41,9 @@ constexpr int64_t back_gradient_ring(int k) { return k == 0 ? 0 : last_reader(k)
 // the 32-channel layers' too (rings of 7 to 11 rows, 0.44 MB more, the L2 then overfull)
 // measured no better (benchmarks/NOTES.md).
 constexpr bool keeps_depthwise(int k) { return k == 5 || k == 6; }
-constexpr int64_t kept_depthwise_ring(int k) { return keeps_depthwise(k) ? 15 - 2 * k : 0; }
+constexpr int64_t kept_depthwise_ring(int k) {
+  return keeps_depthwise(k) ? kBackActivationRing[k] : 0;  // x_k's ring spans the same rows
+}
 
 // Rows (and columns) the forward recomputes beyond a tile, for x_k (k = 0: the input). Layer
 // k's backward covers k - 1 rows more on each side than the tile (the layers below it need its
