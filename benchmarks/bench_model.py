@@ -118,6 +118,9 @@ def main():
              "(Nx) = that time / fused",
              "- network GFLOP/s: 2 x the factor network's multiply-adds (10,075 per pixel of its "
              "input) / the whole fused time, curve and downsampling included"]
+    if device.type == "cpu":
+        notes.append("- ONNX Runtime picks its kernels by the CPU's own flags: no setting caps "
+                     "them at a lower level, as the harness caps PyTorch's")
     if peak:
         notes.append(f"- FMA peak of level {sgz_fast.cpu_capability()} on "
                      f"{torch.get_num_threads()} threads: {peak:.0f} GFLOP/s (bench_fma_peak.py)")

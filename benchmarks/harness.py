@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,37 @@ def time_fn(label, fn, min_run_time=1.0, warmup=3, timer=time.perf_counter):
     return Timing(label, measurement.median * 1e3, measurement.iqr * 1e3, len(measurement.times))
 
 
+# The settings that make PyTorch's own CPU kernels run at a sgz_fast level, read once when
+# the process starts: ATen's (ATEN_CPU_CAPABILITY; inductor's generated code follows it too),
+# oneDNN's (convolutions) and MKL's. A level's report times every contender as a machine with
+# only that level would run it. Only levels below the machine's best are capped: at its best
+# level PyTorch runs as it always does here. ONNX Runtime has no such setting (its kernels
+# pick the CPU's best level); the reports say so.
+TORCH_LEVEL_ENV = {
+    "default": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+
+
+def run_torch_at_level(level):
+    """Restarts this benchmark with PyTorch's kernels capped at `level` (TORCH_LEVEL_ENV),
+    unless this process already runs so or `level` is the machine's best."""
+    best = sgz_fast.cpu_capabilities()[-1]
+    settings = TORCH_LEVEL_ENV.get(level, {}) if level != best else {}
+    if all(os.environ.get(k) == v for k, v in settings.items()):
+        return
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **settings})
+
+
+def torch_level_description():
+    """PyTorch's CPU levels in this process, for the reports."""
+    return (f"PyTorch's CPU level: ATen {torch.backends.cpu.get_cpu_capability()}, oneDNN "
+            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'its best')}, MKL "
+            f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'its best')}")
+
+
 def parse_args(doc, extra=()):
     """The benchmarks' shared flags, plus `extra` (flag, add_argument options) pairs; returns
     (args, device, dtype)."""
@@ -48,10 +80,12 @@ def parse_args(doc, extra=()):
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
     parser.add_argument("--cpu-capability", choices=["default", "avx2", "avx512"],
                         help="the CPU level the fused kernels run at (default: the best the CPU "
-                             "runs); it is part of the report's name")
+                             "runs), and PyTorch's own kernels too where it is below the "
+                             "machine's best (TORCH_LEVEL_ENV); it is part of the report's name")
     args = parser.parse_args()
     if args.cpu_capability:
         sgz_fast.set_cpu_capability(args.cpu_capability)
+        run_torch_at_level(sgz_fast.cpu_capability())
     return args, torch.device(args.device), getattr(torch, args.dtype)
 
 
@@ -98,7 +132,7 @@ def machine_description(device):
     except (OSError, StopIteration):
         model = platform.processor() or "unknown CPU"
     return (f"{model} ({' '.join(cpu_flags())}), {torch.get_num_threads()} threads; sgz_fast "
-            f"CPU level: {sgz_fast.cpu_capability()}")
+            f"CPU level: {sgz_fast.cpu_capability()}; {torch_level_description()}")
 
 
 def git_commit():

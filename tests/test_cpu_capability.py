@@ -1,6 +1,7 @@
 """The CPU capability levels: which one runs, the SGZ_FAST_CPU_CAPABILITY override, the
 run-time setter, the machine code of each level, and the built-with-torch check. (The op
 tests themselves run at every level through conftest's cpu-<level> devices.)"""
+import os
 import platform
 import shutil
 import subprocess
@@ -18,7 +19,6 @@ X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def run_python(code, **env):
-    import os
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **env}, cwd=ROOT)
 
@@ -110,3 +110,29 @@ def test_a_torch_other_than_the_build_s_is_named(monkeypatch):
     assert "pip install --no-build-isolation -e ." in message
     monkeypatch.setattr(Config, "built_with_torch", torch.__version__)
     assert _extension._torch_mismatch() is None
+
+
+@pytest.mark.parametrize("level", ["default", "avx2"])
+def test_a_benchmark_at_a_lower_level_runs_pytorch_at_it_too(level, tmp_path):
+    """benchmarks/harness.py restarts a benchmark given --cpu-capability below the machine's
+    best with PyTorch's kernels capped at that level, as a machine with only it would run."""
+    if level not in sgz_fast.cpu_capabilities() or level == sgz_fast.cpu_capabilities()[-1]:
+        pytest.skip(f"{level} is not below this machine's best level")
+    probe = tmp_path / "probe.py"
+    probe.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+                     "import os, harness, sgz_fast, torch\nharness.parse_args('probe')\n"
+                     "print(sgz_fast.cpu_capability(), torch.backends.cpu.get_cpu_capability(), "
+                     "os.environ['ONEDNN_MAX_CPU_ISA'])\n")
+    result = subprocess.run([sys.executable, str(probe), "--cpu-capability", level],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={k: v for k, v in os.environ.items()
+                                 if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")})
+    assert result.returncode == 0, result.stderr
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import harness
+    finally:
+        sys.path.pop(0)
+    expected = harness.TORCH_LEVEL_ENV[level]
+    assert result.stdout.split() == [level, expected["ATEN_CPU_CAPABILITY"].upper(),
+                                     expected["ONEDNN_MAX_CPU_ISA"]]
