@@ -203,9 +203,9 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
   channels[0] = 3;
   grad_of[1] = s.gradients;
   for (int k = 1; k < kNetLayers; ++k) {
-    act[k] = act[k - 1] + kBackActivationRing[k - 1] * channels[k - 1] * stride;
+    act[k] = act[k - 1] + kBackActivationRing[k - 1] * s.pitch(channels[k - 1]);
     channels[k] = width;
-    if (k > 1) grad_of[k] = grad_of[k - 1] + back_gradient_ring(k - 1) * width * stride;
+    if (k > 1) grad_of[k] = grad_of[k - 1] + back_gradient_ring(k - 1) * s.pitch(width);
   }
   s.clear();
   // Columns: the strip's own [x0, x1) and the halo its gradients depend on, in a local frame
@@ -214,10 +214,10 @@ void tile(const T* x, const T* out, const T* grad, const NetLayer<T>* layers,
   const auto local = [&](int64_t c) { return c - origin; };
   const auto act_row = [&](int k, int64_t y) -> T* {
     if (y < 0 || y >= H) return s.zeros;
-    return act[k] + y % kBackActivationRing[k] * channels[k] * stride;
+    return act[k] + y % kBackActivationRing[k] * s.pitch(channels[k]);
   };
   const auto grad_row = [&](int k, int64_t y) -> T* {
-    return grad_of[k] + y % back_gradient_ring(k) * width * stride;
+    return grad_of[k] + y % back_gradient_ring(k) * s.pitch(width);
   };
   T* kept[kNetLayers + 1] = {};  // e_conv k's kept depthwise rows
   for (int k = 1, at = 0; k <= kNetLayers; at += kept_depthwise_ring(k), ++k) {
