@@ -156,7 +156,12 @@ def test_uint8_path_matches_float_path_saved_as_published(device, backend, scale
         # and rarely.
         diff = (out.int() - expected.int()).abs()
         assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
-    assert torch.equal(single, rgb[1])
+    if backend == "fused":  # the fused kernels compute each image alone, whatever the batch
+        assert torch.equal(single, rgb[1])
+    else:  # PyTorch's convolutions may pick another algorithm for a batch of one (oneDNN
+        # does on an AVX-512 AMD EPYC): the factors differ in the last bit
+        diff = (single.int() - rgb[1].int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
 
 
 def test_enhance_is_forward_without_x_r():
