@@ -62,11 +62,25 @@ def run_torch_at_level(level):
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **settings})
 
 
+# inductor's vector width for code it generates at a level, set rather than left to its
+# default: on an AVX-512 AMD EPYC (family 26, Zen 5) PyTorch 2.14.1's default steps its loops
+# 8 floats at a time but stores 16, past the end of its buffers (heap corruption at 1920x1080).
+INDUCTOR_SIMDLEN = {"avx2": 256, "avx512": 512}
+
+
+def set_inductor_width(level):
+    import torch._inductor.config as inductor_config
+    inductor_config.cpp.simdlen = INDUCTOR_SIMDLEN.get(level)
+
+
 def torch_level_description():
     """PyTorch's CPU levels in this process, for the reports."""
+    import torch._inductor.config as inductor_config
+    simdlen = inductor_config.cpp.simdlen
     return (f"PyTorch's CPU level: ATen {torch.backends.cpu.get_cpu_capability()}, oneDNN "
             f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'its best')}, MKL "
-            f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'its best')}")
+            f"{os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'its best')}, inductor "
+            f"{f'{simdlen}-bit vectors' if simdlen else 'its default'}")
 
 
 def parse_args(doc, extra=()):
@@ -86,6 +100,8 @@ def parse_args(doc, extra=()):
     if args.cpu_capability:
         sgz_fast.set_cpu_capability(args.cpu_capability)
         run_torch_at_level(sgz_fast.cpu_capability())
+    if args.device == "cpu":
+        set_inductor_width(sgz_fast.cpu_capability())
     return args, torch.device(args.device), getattr(torch, args.dtype)
 
 
@@ -122,16 +138,26 @@ def time_side_by_side(steps, device, min_run_time, timer=time.perf_counter):
     return times
 
 
+def cpu_model():
+    """lscpu's model name, family, model and cache sizes: VMs often name only the vendor, and
+    the family tells apart CPUs whose kernels run at different rates (Zen 4 and 5, say)."""
+    try:
+        fields = dict(line.split(":", 1) for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in line)
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    caches = ", ".join(f"{name} {fields[f'{name} cache'].split(' (')[0]}"
+                       for name in ("L1d", "L2", "L3") if f"{name} cache" in fields)
+    return (f"{fields.get('Model name', platform.processor() or 'unknown CPU')} (family "
+            f"{fields.get('CPU family', '?')} model {fields.get('Model', '?')}; {caches} in all)")
+
+
 def machine_description(device):
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.multi_processor_count} SMs), CUDA {torch.version.cuda}"
-    try:
-        model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(l.split(":", 1)[1].strip() for l in model.splitlines() if l.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return (f"{model} ({' '.join(cpu_flags())}), {torch.get_num_threads()} threads; sgz_fast "
+    return (f"{cpu_model()} ({' '.join(cpu_flags())}), {torch.get_num_threads()} threads; sgz_fast "
             f"CPU level: {sgz_fast.cpu_capability()}; {torch_level_description()}")
 
 

@@ -121,8 +121,9 @@ def test_a_benchmark_at_a_lower_level_runs_pytorch_at_it_too(level, tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
                      "import os, harness, sgz_fast, torch\nharness.parse_args('probe')\n"
+                     "import torch._inductor.config as inductor\n"
                      "print(sgz_fast.cpu_capability(), torch.backends.cpu.get_cpu_capability(), "
-                     "os.environ['ONEDNN_MAX_CPU_ISA'])\n")
+                     "os.environ['ONEDNN_MAX_CPU_ISA'], inductor.cpp.simdlen)\n")
     result = subprocess.run([sys.executable, str(probe), "--cpu-capability", level],
                             capture_output=True, text=True, cwd=ROOT,
                             env={k: v for k, v in os.environ.items()
@@ -135,4 +136,5 @@ def test_a_benchmark_at_a_lower_level_runs_pytorch_at_it_too(level, tmp_path):
         sys.path.pop(0)
     expected = harness.TORCH_LEVEL_ENV[level]
     assert result.stdout.split() == [level, expected["ATEN_CPU_CAPABILITY"].upper(),
-                                     expected["ONEDNN_MAX_CPU_ISA"]]
+                                     expected["ONEDNN_MAX_CPU_ISA"],
+                                     str(harness.INDUCTOR_SIMDLEN.get(level))]
