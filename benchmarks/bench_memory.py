@@ -4,8 +4,8 @@ call, against the size of the input as float32.
     python benchmarks/bench_memory.py [--cpu-capability avx2]
 
 Each case runs in a fresh subprocess: the model, the input and a small warm-up call first,
-then the baseline (the current RSS, at most the peak so far, so the growth is never
-understated), then one call under inference_mode, then ru_maxrss. "fused" is what SGZ runs for
+then the peak RSS reset to the current RSS (/proc/self/clear_refs), then one call under
+inference_mode, then the peak RSS (VmHWM). "fused" is what SGZ runs for
 inference (the whole factor network as one op on the CPU); "per-layer" runs the seven dsconv
 ops instead, each writing a full-size 32-channel tensor.
 """
@@ -26,7 +26,7 @@ CASES = [  # (call, scale, height, width, path)
 ]
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 import torch
 import sgz_fast
 from sgz_fast.model import SGZ
@@ -52,11 +52,21 @@ def run(data):
 
 run(make(64, 64))  # warm-up: code paths, thread pools, allocator
 data = make(h, w)
-with open("/proc/self/statm") as statm:
-    rss_kb = int(statm.read().split()[1]) * resource.getpagesize() // 1024
-before = min(rss_kb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# The peak RSS (VmHWM) reset to the current RSS (Linux 4.0 and later): the peak so far is
+# start-up's. Not ru_maxrss: it also keeps the peak of the forked copy of the parent before
+# exec, the parent's size.
+with open("/proc/self/clear_refs", "w") as clear_refs:
+    clear_refs.write("5")
+
+
+def status_kb(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+before = status_kb("VmRSS")
 out = run(data)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status_kb("VmHWM")
 print(json.dumps({"growth_mb": (after - before) / 1024, "float_mb": 3 * h * w * 4 / 2**20,
                   "backend": model.backend}))
 """
@@ -80,7 +90,7 @@ def main():
         print(line, flush=True)
     header = ["| call | scale | size | path | peak RSS growth MB | input as float32 MB | "
               "growth / input |", "|---|---|---|---|---|---|---|"]
-    notes = ["- growth of ru_maxrss during one call in a fresh process, from the RSS after the "
+    notes = ["- growth of the peak RSS (VmHWM) during one call in a fresh process, from the RSS after the "
              "model, the input and a 64x64 warm-up call",
              "- forward returns (enhanced, x_r): two images of the input's size; enhance_uint8 "
              "takes and returns an 8-bit frame (its float size is the column shown)",
