@@ -90,8 +90,8 @@ def main():
         print(line, flush=True)
     header = ["| call | scale | size | path | peak RSS growth MB | input as float32 MB | "
               "growth / input |", "|---|---|---|---|---|---|---|"]
-    notes = ["- growth of the peak RSS (VmHWM) during one call in a fresh process, from the RSS after the "
-             "model, the input and a 64x64 warm-up call",
+    notes = ["- growth of the peak RSS (VmHWM) during one call in a fresh process, from the RSS "
+             "after the model, the input and a 64x64 warm-up call",
              "- forward returns (enhanced, x_r): two images of the input's size; enhance_uint8 "
              "takes and returns an 8-bit frame (its float size is the column shown)",
              f"- {torch.get_num_threads()} threads, CPU level {level}"]
