@@ -142,11 +142,11 @@ def cpu_model():
     """lscpu's model name, family, model and cache sizes: VMs often name only the vendor, and
     the family tells apart CPUs whose kernels run at different rates (Zen 4 and 5, say)."""
     try:
-        fields = dict(line.split(":", 1) for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in line)
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
     except OSError:
         return platform.processor() or "unknown CPU"
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    fields = {key.strip(): value.strip()
+              for key, value in (line.split(":", 1) for line in lines if ":" in line)}
     caches = ", ".join(f"{name} {fields[f'{name} cache'].split(' (')[0]}"
                        for name in ("L1d", "L2", "L3") if f"{name} cache" in fields)
     return (f"{fields.get('Model name', platform.processor() or 'unknown CPU')} (family "
