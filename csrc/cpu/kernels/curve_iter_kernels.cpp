@@ -1,15 +1,17 @@
 // Hot loops of the curve_iter CPU kernels, compiled once per capability level (capability.h).
 //
-// Work goes in blocks of kBlock elements that stay in L1. Curve steps run in passes of up to
-// kPass steps with a compile-time count, so the steps unroll, the values stay in vector
-// registers and the element loop vectorizes at the level's width. When r is smaller than x,
-// each output row of factors is lerped from two cached, column-upsampled source rows inside
-// the curve pass (RowUpsampler): the full-resolution r never exists.
+// Work goes in blocks of kBlock elements that stay in L1. The forward steps each block as
+// interleaved chains of vectors (curve_chains.h); the backward's tangent passes run up to
+// kPass steps with a compile-time count, so the steps unroll and the element loop vectorizes
+// at the level's width. When r is smaller than x, each output row of factors is lerped from two
+// cached, column-upsampled source rows inside the curve pass (RowUpsampler): the
+// full-resolution r never exists.
 #include "curve_iter_kernels.h"
 
 #include <algorithm>
 
 #include "../../common/curve.h"
+#include "curve_chains.h"
 #include "level.h"
 
 namespace sgz::cpu {
@@ -17,31 +19,8 @@ namespace CPU_CAPABILITY {
 namespace {
 
 constexpr int64_t kBlock = 256;  // elements per L1-resident block
-constexpr int kPass = 8;         // curve steps per pass (SGZ uses 8: one pass)
-
-// ---- Where the enhancement factors come from ----------------------------------------------
-
-// r at x's size.
-template <typename T>
-struct Factors {
-  const T* r;
-  SGZ_ALWAYS_INLINE T operator[](int64_t e) const { return r[e]; }
-  SGZ_ALWAYS_INLINE Factors shifted(int64_t s) const { return {r + s}; }
-};
 
 // ---- Curve passes over one block ----------------------------------------------------------
-
-// `in` is x for the first pass and y itself for later ones (iterations > kPass).
-template <typename T, int N, typename F>
-SGZ_ALWAYS_INLINE void curve_pass(const T* in, T* y, const F& r, int64_t m) {
-  for (int64_t e = 0; e < m; ++e) {
-    T v = in[e];
-    const T rv = r[e];
-#pragma GCC unroll 8
-    for (int k = 0; k < N; ++k) v = curve_step(v, rv);
-    y[e] = v;
-  }
-}
 
 template <typename T, int N, typename F>
 SGZ_ALWAYS_INLINE void tangent_pass(T* v, T* a, T* b, const F& r, int64_t m) {
@@ -56,45 +35,12 @@ SGZ_ALWAYS_INLINE void tangent_pass(T* v, T* a, T* b, const F& r, int64_t m) {
   }
 }
 
-// Runs `steps` (1..kPass) steps of curve_pass or tangent_pass with that count known at
-// compile time.
-template <typename T, int N = kPass, typename... Args>
-SGZ_ALWAYS_INLINE void curve_steps(int steps, Args... args) {
-  if constexpr (N > 0) {
-    if (steps == N) {
-      curve_pass<T, N>(args...);
-    } else {
-      curve_steps<T, N - 1>(steps, args...);
-    }
-  }
-}
-
-template <typename T, int N = kPass, typename... Args>
-SGZ_ALWAYS_INLINE void tangent_steps(int steps, Args... args) {
-  if constexpr (N > 0) {
-    if (steps == N) {
-      tangent_pass<T, N>(args...);
-    } else {
-      tangent_steps<T, N - 1>(steps, args...);
-    }
-  }
-}
-
 // y = curve^iterations(x) over a contiguous run.
 template <typename T, typename F>
 SGZ_ALWAYS_INLINE void forward_span_impl(const T* x, const F& r, T* y, int64_t n,
                                          int64_t iterations) {
-  if (iterations == 0) {
-    std::copy(x, x + n, y);
-    return;
-  }
   for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t m = std::min(kBlock, n - s);
-    const T* in = x + s;
-    for (int64_t left = iterations; left > 0; left -= kPass) {
-      curve_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), in, y + s, r.shifted(s), m);
-      in = y + s;
-    }
+    curve_block(x + s, y + s, r.shifted(s), std::min(kBlock, n - s), iterations);
   }
 }
 
@@ -109,7 +55,9 @@ SGZ_ALWAYS_INLINE void backward_span_impl(const T* x, const F& r, const T* g, T*
     std::fill(a, a + m, T(1));
     std::fill(b, b + m, T(0));
     for (int64_t left = iterations; left > 0; left -= kPass) {
-      tangent_steps<T>(static_cast<int>(std::min<int64_t>(left, kPass)), v, a, b, r.shifted(s), m);
+      with_step_count(static_cast<int>(std::min<int64_t>(left, kPass)), [&](auto steps) {
+        tangent_pass<T, decltype(steps)::value>(v, a, b, r.shifted(s), m);
+      });
     }
     if (gx != nullptr) {
       for (int64_t e = 0; e < m; ++e) gx[s + e] = g[s + e] * a[e];

@@ -9,23 +9,13 @@
 #include "../../common/bilinear.h"
 #include "../../common/macros.h"
 #include "../capability.h"
+#include "curve_factors.h"
 
 namespace sgz::cpu {
 
 struct Geometry {
   int64_t planes, H, W, h, w;
   SGZ_ALWAYS_INLINE bool upsample() const { return h != H || w != W; }
-};
-
-// One row of an upsampled r: the lerp of two column-upsampled source rows, computed where it
-// is used so the row is never stored.
-template <typename T>
-struct LerpedFactors {
-  const T* top;
-  const T* bot;
-  T w0, w1;
-  SGZ_ALWAYS_INLINE T operator[](int64_t e) const { return lerp(top[e], bot[e], w0, w1); }
-  SGZ_ALWAYS_INLINE LerpedFactors shifted(int64_t s) const { return {top + s, bot + s, w0, w1}; }
 };
 
 // Column taps grouped by source column: the output columns [start[j], start[j + 1]) all read

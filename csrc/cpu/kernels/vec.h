@@ -55,6 +55,13 @@ SGZ_ALWAYS_INLINE Vec<T> operator+(const Vec<T>& a, const Vec<T>& b) {
 }
 
 template <typename T>
+SGZ_ALWAYS_INLINE Vec<T> operator-(const Vec<T>& a, const Vec<T>& b) {
+  Vec<T> r;
+  r.v = a.v - b.v;
+  return r;
+}
+
+template <typename T>
 SGZ_ALWAYS_INLINE Vec<T> operator/(const Vec<T>& a, const Vec<T>& b) {
   Vec<T> r;
   r.v = a.v / b.v;

@@ -1,0 +1,88 @@
+#pragma once
+// The curve's steps over a run of values, as interleaved chains of vectors.
+//
+// One value's steps are a chain of dependent FMAs (two a step: x*x - x, then x + r*that), 16
+// for SGZ's 8 steps, about 70 cycles long. Written as one loop over the values, the compiler
+// runs one vector's chain after another and leaves the overlap of vectors to the out-of-order
+// core, whose floating-point scheduler holds too few of them to keep both FMA pipes busy.
+// Here kChains vectors take each step together: every step issues kChains independent FMAs,
+// enough to cover the FMA latency of both pipes, in the level's registers (2 * kChains + a
+// few: 16 at AVX2, 32 at AVX-512). Every element, the last partial vector's too, takes the same
+// vector arithmetic, so the float and the 8-bit kernels agree bit for bit.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "../../common/curve.h"
+#include "level.h"
+#include "vec.h"
+
+namespace sgz::cpu {
+namespace CPU_CAPABILITY {
+
+constexpr int kChains = 8;  // vectors stepped together
+constexpr int kPass = 8;    // most steps with a compile-time count (SGZ uses 8: one pass)
+
+// f(std::integral_constant<int, steps>{}) for steps in 1..kPass: the count as a constant, so
+// the steps unroll.
+template <int N = kPass, typename Fn>
+SGZ_ALWAYS_INLINE void with_step_count(int steps, Fn&& f) {
+  if constexpr (N > 0) {
+    if (steps == N) {
+      f(std::integral_constant<int, N>{});
+    } else {
+      with_step_count<N - 1>(steps, f);
+    }
+  }
+}
+
+// out[e] = curve^Steps(in[e]) for e < m with the factors r (kernels/curve_factors.h); in and out
+// may be the same.
+template <int Steps, typename T, typename F>
+SGZ_ALWAYS_INLINE void curve_chains(const T* in, T* out, const F& r, int64_t m) {
+  using V = Vec<T>;
+  constexpr int64_t kRun = kChains * V::size();
+  int64_t e = 0;
+  for (; e + kRun <= m; e += kRun) {
+    V v[kChains], f[kChains];
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) {
+      v[c] = V::loadu(in + e + c * V::size());
+      f[c] = r.template vec<V>(e + c * V::size(), V::size());
+    }
+#pragma GCC unroll 16
+    for (int k = 0; k < Steps; ++k) {
+#pragma GCC unroll 16
+      for (int c = 0; c < kChains; ++c) v[c] = curve_step(v[c], f[c]);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) v[c].store(out + e + c * V::size());
+  }
+  for (; e < m; e += V::size()) {  // the rest one vector at a time, the last one partial
+    const int64_t n = std::min<int64_t>(V::size(), m - e);
+    V v = V::loadu(in + e, n);
+    const V f = r.template vec<V>(e, n);
+#pragma GCC unroll 16
+    for (int k = 0; k < Steps; ++k) v = curve_step(v, f);
+    v.store(out + e, n);
+  }
+}
+
+// out = curve^iterations(in) over m elements, in passes of up to kPass steps; passes after the
+// first re-read out, so m should be a block that stays in L1.
+template <typename T, typename F>
+SGZ_ALWAYS_INLINE void curve_block(const T* in, T* out, const F& r, int64_t m,
+                                   int64_t iterations) {
+  if (iterations == 0) {
+    std::copy(in, in + m, out);
+    return;
+  }
+  for (int64_t left = iterations; left > 0; left -= kPass) {
+    with_step_count(static_cast<int>(std::min<int64_t>(left, kPass)),
+                    [&](auto steps) { curve_chains<decltype(steps)::value>(in, out, r, m); });
+    in = out;
+  }
+}
+
+}  // namespace CPU_CAPABILITY
+}  // namespace sgz::cpu
