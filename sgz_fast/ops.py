@@ -34,7 +34,9 @@ def curve_iter(x, r, iterations=8):
     only x and r. float32/float64 on CPU and CUDA; float16/bfloat16 on CUDA (float32 math).
 
     Args:
-        x: (N, C, H, W) image. r: (N, C, h, w) factors, h <= H, w <= W, x's dtype and device.
+        x: (N, C, H, W) image, any strides (the CPU kernel reads channels last, as an image
+            permuted from (H, W, C) comes, without a copy). r: (N, C, h, w) factors,
+            h <= H, w <= W, x's dtype and device.
         iterations: number of curve steps, >= 0.
 
     Returns:

@@ -106,6 +106,21 @@ def test_zero_iterations_is_identity_with_gradients(device):
     assert torch.equal(x.grad, torch.ones_like(x)) and torch.equal(r.grad, torch.zeros_like(r))
 
 
+# Channels last is how images permuted from (H, W, C) arrive; the CPU kernel reads it as it
+# is (blocks of 256 pixels: widths below, at and past one block), CUDA through a planar copy.
+@pytest.mark.parametrize("x_shape,r_hw", SHAPES + [((2, 3, 5, 300), (2, 25)),
+                                                   ((1, 3, 3, 256), (3, 256))])
+@pytest.mark.parametrize("iterations", [0, 5, 8, 13])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_channels_last_x_gives_the_planar_result(device, x_shape, r_hw, iterations, dtype):
+    x, r = random_inputs(x_shape, r_hw, dtype, device)
+    x_last = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    assert x_last.is_contiguous(memory_format=torch.channels_last)
+    y = ops.curve_iter(x_last, r, iterations)
+    assert y.is_contiguous()
+    assert torch.equal(y, ops.curve_iter(x, r, iterations))
+
+
 def test_non_contiguous_inputs(device):
     base = torch.rand(2, 3, 40, 33, dtype=torch.float64, device=device)
     x = base[:, :, ::2, 1:]  # strided view, 20 x 32

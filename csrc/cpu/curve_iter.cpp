@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "../common/checks.h"
@@ -36,7 +37,11 @@ void check_cpu_dtype(const at::Tensor& x) {
 at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_t iterations) {
   check_curve_args(x_in, r_in, iterations);
   check_cpu_dtype(x_in);
-  const at::Tensor x = x_in.contiguous();
+  // A channels-last x (an image permuted from (H, W, C), as numpy arrays and 8-bit frames come)
+  // is read as it is: a planar copy would cost more than the curve.
+  const bool channels_last =
+      x_in.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_in.is_contiguous();
+  const at::Tensor x = channels_last ? x_in : x_in.contiguous();
   const at::Tensor r = r_in.contiguous();
   at::Tensor y = with_huge_pages(at::empty_like(x, at::MemoryFormat::Contiguous));
   if (y.numel() == 0) return y;
@@ -48,6 +53,22 @@ at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_
     const T* rp = r.const_data_ptr<T>();
     T* yp = y.mutable_data_ptr<T>();
     const auto& kernels = cpu::curve_kernels<T>();
+    if (channels_last) {
+      const int64_t C = x.size(1);
+      std::optional<ColumnTaps<T>> cols;
+      if (g.upsample()) cols.emplace(g);
+      at::parallel_for(0, x.size(0) * g.H, std::max<int64_t>(1, kGrainElems / (g.W * C)),
+                       [&](int64_t begin, int64_t end) {
+                         std::vector<RowUpsampler<T>> ups;  // one per channel: rows in order
+                         if (cols) {
+                           ups.reserve(C);
+                           for (int64_t c = 0; c < C; ++c) ups.emplace_back(rp, g, *cols);
+                         }
+                         kernels.forward_rows_channels_last(xp, yp, rp, cols ? ups.data() : nullptr,
+                                                            g, C, begin, end, iterations);
+                       });
+      return;
+    }
     if (!g.upsample()) {
       at::parallel_for(0, x.numel(), kGrainElems, [&](int64_t begin, int64_t end) {
         kernels.forward_span(xp + begin, rp + begin, yp + begin, end - begin, iterations);

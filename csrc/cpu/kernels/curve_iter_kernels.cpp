@@ -9,6 +9,7 @@
 #include "curve_iter_kernels.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "../../common/curve.h"
 #include "curve_chains.h"
@@ -18,7 +19,8 @@ namespace sgz::cpu {
 namespace CPU_CAPABILITY {
 namespace {
 
-constexpr int64_t kBlock = 256;  // elements per L1-resident block
+constexpr int64_t kBlock = 256;   // elements per L1-resident block
+constexpr int64_t kPixels = 256;  // pixels per block of a channels-last row
 
 // ---- Curve passes over one block ----------------------------------------------------------
 
@@ -79,6 +81,56 @@ void forward_rows(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g, int6
   }
 }
 
+// runs[c * kPixels + i] = in[i * C + c] for i < m; CHANNELS is C, or 0 for any C.
+template <int CHANNELS, typename T>
+SGZ_ALWAYS_INLINE void split_channels(const T* __restrict in, T* __restrict runs, int64_t m,
+                                      int64_t channels) {
+  const int64_t C = CHANNELS > 0 ? CHANNELS : channels;
+  for (int64_t i = 0; i < m; ++i) {
+#pragma GCC unroll 4
+    for (int64_t c = 0; c < C; ++c) runs[c * kPixels + i] = in[i * C + c];
+  }
+}
+
+// Channels-last x: each block of kPixels pixels is split into its channels' runs in L1, and
+// each run curved into its plane's row of y, so neither a planar copy of x nor a second pass
+// over y is made.
+template <typename T>
+void forward_rows_channels_last(const T* x, T* y, const T* r, RowUpsampler<T>* ups,
+                                const Geometry& g, int64_t C, int64_t row_begin, int64_t row_end,
+                                int64_t iterations) {
+  std::vector<T> runs(C * kPixels);
+  std::vector<LerpedFactors<T>> lerped(C);
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t n = row / g.H, Y = row % g.H;
+    const T* in = x + row * g.W * C;
+    if (ups != nullptr) {
+      Tap<T> ty;
+      for (int64_t c = 0; c < C; ++c) lerped[c] = ups[c].row(n * C + c, Y, ty);
+    }
+    for (int64_t X0 = 0; X0 < g.W; X0 += kPixels) {
+      const int64_t m = std::min(kPixels, g.W - X0);
+      // The next block's values (the next row's first at a row's end) are asked for now, to
+      // arrive while this block's curve computes: the split alone would wait on memory.
+      const T* next = in + (X0 + m) * C;
+      for (int64_t v = 0; v < kPixels * C; v += 64 / sizeof(T)) __builtin_prefetch(next + v);
+      if (C == 3) {  // RGB: the split with a constant stride, which vectorizes
+        split_channels<3>(in + X0 * C, runs.data(), m, C);
+      } else {
+        split_channels<0>(in + X0 * C, runs.data(), m, C);
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t offset = ((n * C + c) * g.H + Y) * g.W + X0;
+        if (ups != nullptr) {
+          curve_block(runs.data() + c * kPixels, y + offset, lerped[c].shifted(X0), m, iterations);
+        } else {
+          curve_block(runs.data() + c * kPixels, y + offset, Factors<T>{r + offset}, m, iterations);
+        }
+      }
+    }
+  }
+}
+
 // Backward over the output rows of one band (see curve_backward_upsampled): writes x's
 // gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for
 // source rows k (col_top) and k + 1 (col_bot).
@@ -122,7 +174,7 @@ void backward_span(const T* x, const T* r, const T* g, T* gx, T* gr, int64_t n,
 template <typename T>
 const CurveKernels<T>& curve_kernels() {
   static const CurveKernels<T> table{&forward_span<T>, &backward_span<T>, &forward_rows<T>,
-                                     &backward_band<T>};
+                                     &forward_rows_channels_last<T>, &backward_band<T>};
   return table;
 }
 template const CurveKernels<float>& curve_kernels<float>();

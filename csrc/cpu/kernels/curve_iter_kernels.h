@@ -89,6 +89,12 @@ struct CurveKernels {
   // Output rows [begin, end) of the planes * H rows, r upsampled by `up`.
   void (*forward_rows)(const T* x, T* y, RowUpsampler<T>& up, const Geometry& g, int64_t begin,
                        int64_t end, int64_t iterations);
+  // Image rows [begin, end) of the N * H rows of a channels-last x (row n * H + Y holds W * C
+  // interleaved values) into the contiguous y; channel c's factors from ups[c], or from r at
+  // x's size when ups is null.
+  void (*forward_rows_channels_last)(const T* x, T* y, const T* r, RowUpsampler<T>* ups,
+                                     const Geometry& g, int64_t channels, int64_t begin,
+                                     int64_t end, int64_t iterations);
   // Backward over the output rows [y_begin, y_end) of one band (cpu/curve_iter.cpp): writes x's
   // gradient and, when col_top is given, the band's column sums of g * dy/dr weighted for
   // source rows k (col_top) and k + 1 (col_bot). gr_row is a scratch row of W.
