@@ -39,6 +39,25 @@ def test_extremes_saturate_and_nan_gives_black(device):
     assert nan.flatten().tolist() == [0] * 5
 
 
+def test_clamps_and_nan_in_long_rows(device):
+    """The same saturation and NaN as above where the kernels convert 32 values at a time:
+    every byte value under factors that push the curve below 0, above 1, to +inf, and NaN."""
+    values = torch.arange(256, dtype=torch.uint8, device=device)
+    frames = values.repeat(9).view(1, 2, 384, 3)
+    r = torch.tensor([50.0, -50.0, float("nan"), 0.3, float("-inf"), 0.0], device=device)
+    r = r.repeat_interleave(3).repeat(2 * 384 // 6).view(1, 2, 384, 3).permute(0, 3, 1, 2)
+    r = r.contiguous()
+    out = ops.curve_iter_uint8(frames, r, 1)
+    expected = reference.curve_iter_uint8(frames, r, 1)
+    diff = (out.int() - expected.int()).abs()
+    assert diff.max() <= 1 and (diff > 0).sum() <= max(1, out.numel() // 1000)
+    assert (out[r.permute(0, 2, 3, 1).isnan()] == 0).all()
+    assert (out[(r.permute(0, 2, 3, 1) == 50) & (frames > 20) & (frames < 235)] == 0).all()
+    assert (out[(r.permute(0, 2, 3, 1) == -50) & (frames > 20) & (frames < 235)] == 255).all()
+    inner = (frames > 0) & (frames < 255)  # x (1 - x) > 0: -inf times it is +inf
+    assert (out[(r.permute(0, 2, 3, 1) == float("-inf")) & inner] == 255).all()
+
+
 @pytest.mark.parametrize("frames_shape,r", [
     ((1, 2, 1, 1), [[[[0.5], [float("inf")]]]]),   # r at full size: no interpolation, as the
     ((1, 1, 2, 1), [[[[0.5, float("inf")]]]]),     # reference: the finite pixel stays finite

@@ -17,6 +17,33 @@ namespace {
 
 constexpr int64_t kBlock = 256;  // values per L1-resident block
 
+// out[e] = byte_from_unit(v[e]) for e < n.
+SGZ_ALWAYS_INLINE void bytes_from_units(const float* __restrict v, uint8_t* __restrict out,
+                                        int64_t n) {
+  int64_t e = 0;
+#if defined(CPU_CAPABILITY_AVX2)
+  // GCC's AVX2 form of the loop below clamps with compares and byte masks after packing: a
+  // third of the kernel's time. Here 32 values at a time: max and min clamp as byte_from_unit
+  // does (NaN to 0: max returns its second operand), the multiply-add fused as GCC fuses the
+  // scalar form, packed to bytes and put back in order (the packs work within 128-bit lanes).
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 scale = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const auto to_int = [&](const float* p) {
+    const __m256 clamped = _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(p), zero), one);
+    return _mm256_cvttps_epi32(_mm256_fmadd_ps(clamped, scale, half));
+  };
+  for (; e + 32 <= n; e += 32) {
+    const __m256i low = _mm256_packus_epi32(to_int(v + e), to_int(v + e + 8));
+    const __m256i high = _mm256_packus_epi32(to_int(v + e + 16), to_int(v + e + 24));
+    const __m256i bytes = _mm256_packus_epi16(low, high);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + e),
+                        _mm256_permutevar8x32_epi32(bytes, order));
+  }
+#endif
+  for (; e < n; ++e) out[e] = byte_from_unit(v[e]);
+}
+
 template <typename F>
 SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restrict out, const F& r,
                                 int64_t m, int64_t iterations) {
@@ -25,7 +52,7 @@ SGZ_ALWAYS_INLINE void row_impl(const uint8_t* __restrict in, uint8_t* __restric
     const int64_t n = std::min(kBlock, m - s);
     for (int64_t e = 0; e < n; ++e) v[e] = unit_from_byte(in[s + e]);
     curve_block(v, v, r.shifted(s), n, iterations);
-    for (int64_t e = 0; e < n; ++e) out[s + e] = byte_from_unit(v[e]);
+    bytes_from_units(v, out + s, n);
   }
 }
 
