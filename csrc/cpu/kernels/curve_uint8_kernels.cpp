@@ -17,15 +17,26 @@ namespace {
 
 constexpr int64_t kBlock = 256;  // values per L1-resident block
 
-// out[e] = byte_from_unit(v[e]) for e < n.
+// out[e] = byte_from_unit(v[e]) for e < n. GCC's AVX2 and AVX-512 forms of the scalar loop
+// compute the clamps as compares and masks (at AVX2 on the packed bytes: a third of the
+// kernel's time). Written out: max and min clamp as byte_from_unit does (NaN to 0: max returns
+// its second operand), the multiply-add fused as GCC fuses the scalar form, then saturating
+// narrowing to bytes.
 SGZ_ALWAYS_INLINE void bytes_from_units(const float* __restrict v, uint8_t* __restrict out,
                                         int64_t n) {
   int64_t e = 0;
-#if defined(CPU_CAPABILITY_AVX2)
-  // GCC's AVX2 form of the loop below clamps with compares and byte masks after packing: a
-  // third of the kernel's time. Here 32 values at a time: max and min clamp as byte_from_unit
-  // does (NaN to 0: max returns its second operand), the multiply-add fused as GCC fuses the
-  // scalar form, packed to bytes and put back in order (the packs work within 128-bit lanes).
+#if defined(CPU_CAPABILITY_AVX512)
+  const __mmask16 all(0xFFFF);  // the masked forms, as in vec.h
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512 scale = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
+  for (; e + 16 <= n; e += 16) {
+    const __m512 low = _mm512_maskz_max_ps(all, _mm512_loadu_ps(v + e), zero);
+    const __m512 clamped = _mm512_maskz_min_ps(all, low, one);
+    const __m512i ints = _mm512_maskz_cvttps_epi32(all, _mm512_fmadd_ps(clamped, scale, half));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + e), _mm512_maskz_cvtusepi32_epi8(all, ints));
+  }
+#elif defined(CPU_CAPABILITY_AVX2)
+  // 32 values a time; the packs work within 128-bit lanes, a permute puts the bytes in order.
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
   const __m256 scale = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
