@@ -6,9 +6,10 @@
 // runs one vector's chain after another and leaves the overlap of vectors to the out-of-order
 // core, whose floating-point scheduler holds too few of them to keep both FMA pipes busy.
 // Here kChains vectors take each step together: every step issues kChains independent FMAs,
-// enough to cover the FMA latency of both pipes, in the level's registers (2 * kChains + a
-// few: 16 at AVX2, 32 at AVX-512). Every element, the last partial vector's too, takes the same
-// vector arithmetic, so the float and the 8-bit kernels agree bit for bit.
+// enough to cover the FMA latency of both pipes. That takes 2 * kChains registers and a few:
+// AVX-512 has 32; AVX2's 16 spill a few, and still 8 chains beat 4 and 6 (NOTES.md, curve_iter).
+// Every element, the last partial vector's too, takes the same vector arithmetic, so the float
+// and the 8-bit kernels agree bit for bit.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -65,6 +66,45 @@ SGZ_ALWAYS_INLINE void curve_chains(const T* in, T* out, const F& r, int64_t m) 
 #pragma GCC unroll 16
     for (int k = 0; k < Steps; ++k) v = curve_step(v, f);
     v.store(out + e, n);
+  }
+}
+
+// The backward's steps (curve_tangent_step: x and its tangents a = dx/dx0, b = dx/dr) the same
+// way, in place over m elements: 3 values a chain, so 4 chains fill the registers.
+template <int Steps, typename T, typename F>
+SGZ_ALWAYS_INLINE void tangent_chains(T* v, T* a, T* b, const F& r, int64_t m) {
+  using V = Vec<T>;
+  constexpr int kTangentChains = 4;
+  const auto run = [&](int64_t e, int64_t count, auto chains) {
+    constexpr int K = decltype(chains)::value;
+    V x[K], da[K], db[K], f[K];
+#pragma GCC unroll 16
+    for (int c = 0; c < K; ++c) {
+      const int64_t at = e + c * V::size();
+      x[c] = V::loadu(v + at, count);
+      da[c] = V::loadu(a + at, count);
+      db[c] = V::loadu(b + at, count);
+      f[c] = r.template vec<V>(at, count);
+    }
+#pragma GCC unroll 16
+    for (int k = 0; k < Steps; ++k) {
+#pragma GCC unroll 16
+      for (int c = 0; c < K; ++c) curve_tangent_step(x[c], da[c], db[c], f[c]);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < K; ++c) {
+      const int64_t at = e + c * V::size();
+      x[c].store(v + at, count);
+      da[c].store(a + at, count);
+      db[c].store(b + at, count);
+    }
+  };
+  int64_t e = 0;
+  for (; e + kTangentChains * V::size() <= m; e += kTangentChains * V::size()) {
+    run(e, V::size(), std::integral_constant<int, kTangentChains>{});
+  }
+  for (; e < m; e += V::size()) {
+    run(e, std::min<int64_t>(V::size(), m - e), std::integral_constant<int, 1>{});
   }
 }
 

@@ -1,9 +1,8 @@
 // Hot loops of the curve_iter CPU kernels, compiled once per capability level (capability.h).
 //
-// Work goes in blocks of kBlock elements that stay in L1. The forward steps each block as
-// interleaved chains of vectors (curve_chains.h); the backward's tangent passes run up to
-// kPass steps with a compile-time count, so the steps unroll and the element loop vectorizes
-// at the level's width. When r is smaller than x, each output row of factors is lerped from two
+// Work goes in blocks of kBlock elements that stay in L1. The curve's steps, forward and the
+// backward's tangents, run as interleaved chains of vectors with a compile-time step count
+// (curve_chains.h). When r is smaller than x, each output row of factors is lerped from two
 // cached, column-upsampled source rows inside the curve pass (RowUpsampler): the
 // full-resolution r never exists.
 #include "curve_iter_kernels.h"
@@ -23,19 +22,6 @@ constexpr int64_t kBlock = 256;   // elements per L1-resident block
 constexpr int64_t kPixels = 256;  // pixels per block of a channels-last row
 
 // ---- Curve passes over one block ----------------------------------------------------------
-
-template <typename T, int N, typename F>
-SGZ_ALWAYS_INLINE void tangent_pass(T* v, T* a, T* b, const F& r, int64_t m) {
-  for (int64_t e = 0; e < m; ++e) {
-    T ve = v[e], ae = a[e], be = b[e];
-    const T rv = r[e];
-#pragma GCC unroll 8
-    for (int k = 0; k < N; ++k) curve_tangent_step(ve, ae, be, rv);
-    v[e] = ve;
-    a[e] = ae;
-    b[e] = be;
-  }
-}
 
 // y = curve^iterations(x) over a contiguous run.
 template <typename T, typename F>
@@ -58,7 +44,7 @@ SGZ_ALWAYS_INLINE void backward_span_impl(const T* x, const F& r, const T* g, T*
     std::fill(b, b + m, T(0));
     for (int64_t left = iterations; left > 0; left -= kPass) {
       with_step_count(static_cast<int>(std::min<int64_t>(left, kPass)), [&](auto steps) {
-        tangent_pass<T, decltype(steps)::value>(v, a, b, r.shifted(s), m);
+        tangent_chains<decltype(steps)::value>(v, a, b, r.shifted(s), m);
       });
     }
     if (gx != nullptr) {
