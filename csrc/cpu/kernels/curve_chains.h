@@ -42,30 +42,29 @@ SGZ_ALWAYS_INLINE void with_step_count(int steps, Fn&& f) {
 template <int Steps, typename T, typename F>
 SGZ_ALWAYS_INLINE void curve_chains(const T* in, T* out, const F& r, int64_t m) {
   using V = Vec<T>;
-  constexpr int64_t kRun = kChains * V::size();
-  int64_t e = 0;
-  for (; e + kRun <= m; e += kRun) {
-    V v[kChains], f[kChains];
+  // K chains of count values each (count < V::size() only for the last, partial vector).
+  const auto run = [&](int64_t e, int64_t count, auto chains) {
+    constexpr int K = decltype(chains)::value;
+    V x[K], f[K];
 #pragma GCC unroll 16
-    for (int c = 0; c < kChains; ++c) {
-      v[c] = V::loadu(in + e + c * V::size());
-      f[c] = r.template vec<V>(e + c * V::size(), V::size());
+    for (int c = 0; c < K; ++c) {
+      x[c] = V::loadu(in + e + c * V::size(), count);
+      f[c] = r.template vec<V>(e + c * V::size(), count);
     }
 #pragma GCC unroll 16
     for (int k = 0; k < Steps; ++k) {
 #pragma GCC unroll 16
-      for (int c = 0; c < kChains; ++c) v[c] = curve_step(v[c], f[c]);
+      for (int c = 0; c < K; ++c) x[c] = curve_step(x[c], f[c]);
     }
 #pragma GCC unroll 16
-    for (int c = 0; c < kChains; ++c) v[c].store(out + e + c * V::size());
+    for (int c = 0; c < K; ++c) x[c].store(out + e + c * V::size(), count);
+  };
+  int64_t e = 0;
+  for (; e + kChains * V::size() <= m; e += kChains * V::size()) {
+    run(e, V::size(), std::integral_constant<int, kChains>{});
   }
-  for (; e < m; e += V::size()) {  // the rest one vector at a time, the last one partial
-    const int64_t n = std::min<int64_t>(V::size(), m - e);
-    V v = V::loadu(in + e, n);
-    const V f = r.template vec<V>(e, n);
-#pragma GCC unroll 16
-    for (int k = 0; k < Steps; ++k) v = curve_step(v, f);
-    v.store(out + e, n);
+  for (; e < m; e += V::size()) {
+    run(e, std::min<int64_t>(V::size(), m - e), std::integral_constant<int, 1>{});
   }
 }
 
