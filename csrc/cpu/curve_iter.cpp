@@ -37,8 +37,8 @@ void check_cpu_dtype(const at::Tensor& x) {
 at::Tensor curve_iter_cpu(const at::Tensor& x_in, const at::Tensor& r_in, int64_t iterations) {
   check_curve_args(x_in, r_in, iterations);
   check_cpu_dtype(x_in);
-  // A channels-last x (an image permuted from (H, W, C), as numpy arrays and 8-bit frames come)
-  // is read as it is: a planar copy would cost more than the curve.
+  // A channels-last x (an image permuted from an (H, W, C) array) is read as it is: a planar
+  // copy would cost more than the curve.
   const bool channels_last =
       x_in.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_in.is_contiguous();
   const at::Tensor x = channels_last ? x_in : x_in.contiguous();

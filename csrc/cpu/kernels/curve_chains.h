@@ -37,13 +37,24 @@ SGZ_ALWAYS_INLINE void with_step_count(int steps, Fn&& f) {
   }
 }
 
+// run(e, count, chains) over m elements: `chains` (a compile-time K) vectors from element e a
+// call, count values each; the rest one vector a call, the last one partial (count < its size).
+template <int K, typename T, typename Run>
+SGZ_ALWAYS_INLINE void in_runs(int64_t m, const Run& run) {
+  constexpr int64_t kSize = Vec<T>::size();
+  int64_t e = 0;
+  for (; e + K * kSize <= m; e += K * kSize) run(e, kSize, std::integral_constant<int, K>{});
+  for (; e < m; e += kSize) {
+    run(e, std::min<int64_t>(kSize, m - e), std::integral_constant<int, 1>{});
+  }
+}
+
 // out[e] = curve^Steps(in[e]) for e < m with the factors r (kernels/curve_factors.h); in and out
 // may be the same.
 template <int Steps, typename T, typename F>
 SGZ_ALWAYS_INLINE void curve_chains(const T* in, T* out, const F& r, int64_t m) {
   using V = Vec<T>;
-  // K chains of count values each (count < V::size() only for the last, partial vector).
-  const auto run = [&](int64_t e, int64_t count, auto chains) {
+  in_runs<kChains, T>(m, [&](int64_t e, int64_t count, auto chains) {
     constexpr int K = decltype(chains)::value;
     V x[K], f[K];
 #pragma GCC unroll 16
@@ -58,23 +69,16 @@ SGZ_ALWAYS_INLINE void curve_chains(const T* in, T* out, const F& r, int64_t m) 
     }
 #pragma GCC unroll 16
     for (int c = 0; c < K; ++c) x[c].store(out + e + c * V::size(), count);
-  };
-  int64_t e = 0;
-  for (; e + kChains * V::size() <= m; e += kChains * V::size()) {
-    run(e, V::size(), std::integral_constant<int, kChains>{});
-  }
-  for (; e < m; e += V::size()) {
-    run(e, std::min<int64_t>(V::size(), m - e), std::integral_constant<int, 1>{});
-  }
+  });
 }
 
 // The backward's steps (curve_tangent_step: x and its tangents a = dx/dx0, b = dx/dr) the same
-// way, in place over m elements: 3 values a chain, so 4 chains fill the registers.
+// way, in place over m elements: a chain holds x, a, b and r, so 4 chains take 16 registers.
 template <int Steps, typename T, typename F>
 SGZ_ALWAYS_INLINE void tangent_chains(T* v, T* a, T* b, const F& r, int64_t m) {
   using V = Vec<T>;
   constexpr int kTangentChains = 4;
-  const auto run = [&](int64_t e, int64_t count, auto chains) {
+  in_runs<kTangentChains, T>(m, [&](int64_t e, int64_t count, auto chains) {
     constexpr int K = decltype(chains)::value;
     V x[K], da[K], db[K], f[K];
 #pragma GCC unroll 16
@@ -97,14 +101,7 @@ SGZ_ALWAYS_INLINE void tangent_chains(T* v, T* a, T* b, const F& r, int64_t m) {
       da[c].store(a + at, count);
       db[c].store(b + at, count);
     }
-  };
-  int64_t e = 0;
-  for (; e + kTangentChains * V::size() <= m; e += kTangentChains * V::size()) {
-    run(e, V::size(), std::integral_constant<int, kTangentChains>{});
-  }
-  for (; e < m; e += V::size()) {
-    run(e, std::min<int64_t>(V::size(), m - e), std::integral_constant<int, 1>{});
-  }
+  });
 }
 
 // out = curve^iterations(in) over m elements, in passes of up to kPass steps; passes after the
