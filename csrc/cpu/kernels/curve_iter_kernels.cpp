@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "../../common/curve.h"
 #include "curve_chains.h"
 #include "level.h"
 
