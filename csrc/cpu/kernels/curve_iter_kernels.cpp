@@ -4,7 +4,11 @@
 // backward's tangents, run as interleaved chains of vectors with a compile-time step count
 // (curve_chains.h). When r is smaller than x, each output row of factors is lerped from two
 // cached, column-upsampled source rows inside the curve pass (RowUpsampler): the
-// full-resolution r never exists.
+// full-resolution r never exists. A channels-last x is split into channel runs a block at a
+// time (forward_rows_channels_last), so it needs no planar copy either.
+// Memory, per parallel task: two upsampled rows of r (RowUpsampler; one per channel for a
+// channels-last x, whose block of runs takes C x kPixels values, 3 KB for float RGB) and the
+// backward's three kBlock arrays (3 KB float).
 #include "curve_iter_kernels.h"
 
 #include <algorithm>
