@@ -7,7 +7,6 @@ The factor network (seven depthwise-separable blocks, 32 wide) runs on the image
 by scale_factor; its output x_r in (-1, 1) drives the curve ``x <- x + x_r (x^2 - x)`` eight
 times at full resolution (x_r upsampled bilinearly, align_corners=True).
 """
-import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -305,10 +304,9 @@ class _Taps(NamedTuple):
     w1: torch.Tensor
 
 
-@functools.lru_cache(maxsize=64)  # a video's frames share them (25 µs a call otherwise)
 def _bilinear_taps(in_size, out_size, device):
     """Source indices and weights of bilinear resampling with align_corners=False, computed
-    in float32 as PyTorch's CPU kernel computes them. Cached: the tensors are only read."""
+    in float32 as PyTorch's CPU kernel computes them."""
     scale = torch.tensor(in_size, dtype=torch.float32) / out_size
     src = (torch.arange(out_size, dtype=torch.float32) + 0.5) * scale - 0.5
     src = src.clamp_(min=0)
