@@ -131,6 +131,36 @@ def test_sizes_that_are_not_multiples_use_the_whole_image():
     assert model(x)[0].shape == x.shape
 
 
+@pytest.mark.parametrize("size", [(1080, 1920), (480, 648)])
+def test_downsample_and_upsample_are_the_same_on_any_number_of_threads(size):
+    # PyTorch's 3-channel kernel sums a pixel's four taps in another order (rows first) on one
+    # thread, and for small outputs (648x480 at scale 12: 40 + 54 <= 128) on any number: the
+    # network's input must not change with the thread count. Its order is the published one of
+    # the per-channel kernel, which PyTorch runs for 1080p on two threads or more.
+    model = SGZ(12)
+    x = torch.rand(2, 3, *size)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        published = F.interpolate(x, scale_factor=1 / 12, mode="bilinear", align_corners=False)
+        on_two = model.downsample(x)
+        outputs_on_two = model(x)  # x_r upsampled by the same kernel
+        torch.set_num_threads(1)
+        on_one = model.downsample(x)
+        outputs_on_one = model(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(on_one, on_two)
+    assert all(map(torch.equal, outputs_on_one, outputs_on_two))
+    rtol, atol = TOLERANCES[torch.float32]
+    if size == (1080, 1920):
+        assert torch.equal(on_two, published)
+    else:
+        torch.testing.assert_close(on_two, published, rtol=rtol, atol=atol)
+    channels_last = model.downsample(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(channels_last, on_two, rtol=rtol, atol=atol)
+
+
 def test_images_smaller_than_the_scale_get_one_factor_pixel():
     enhanced, x_r = SGZ(12)(torch.rand(1, 3, 5, 7))
     assert enhanced.shape == x_r.shape == (1, 3, 5, 7)
