@@ -43,9 +43,9 @@ class NetParams {
   // layers[k] of e_conv(k + 1), pointing into these tensors.
   template <typename T>
   void layers(cpu::NetLayer<T> (&layers)[cpu::kNetLayers]) const {
+    const T* transposed = transposed_.const_data_ptr<T>();
     for (int k = 0; k < cpu::kNetLayers; ++k) {
       const at::Tensor* p = &params_[4 * k];
-      const T* transposed = transposed_.const_data_ptr<T>();
       layers[k] = {p[0].const_data_ptr<T>(),
                    transposed + offsets_[2 * k],
                    p[1].const_data_ptr<T>(),
