@@ -380,6 +380,8 @@ def test_curve_uint8_unaligned_rows_and_small_grid(gpu):
     ((1, 2, 1, 1), [[[[0.5], [float("inf")]]]]),
     ((1, 1, 2, 1), [[[[0.5, float("inf")]]]]),
     ((1, 3, 1, 1), [[[[0.5], [float("-inf")]]]]),
+    ((1, 2, 3, 1), [[[[0.5, 0.25], [float("inf"), 0.1]]]]),
+    ((1, 3, 2, 1), [[[[0.5, float("inf")], [0.25, 0.1]]]]),
 ])
 def test_curve_uint8_non_finite_factors_as_the_reference(gpu, frames_shape, r):
     frames = torch.full(frames_shape, 100, dtype=torch.uint8)

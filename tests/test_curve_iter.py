@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import TOLERANCES
+from conftest import TOLERANCES, torch_threads
 from sgz_fast import ops, reference
 
 # (x shape, r spatial size): same size, factor 2, factor 12, a non-integer ratio, odd sizes,
@@ -138,6 +138,39 @@ def test_non_contiguous_inputs(device):
     assert_close(fused, expected, torch.float64)
     for a, b in zip(fused_grads, expected_grads):
         assert_close(a, b, torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("size, r", [
+    ((2, 3), [[0.5, 0.25], [float("inf"), 0.1]]),   # rows kept, columns upsampled
+    ((3, 2), [[0.5, float("inf")], [0.25, 0.1]]),   # the other way round
+    ((2, 5), [[float("nan"), -0.5, 0.3], [0.25, float("-inf"), 0.1]]),
+])
+def test_non_finite_factors_where_an_axis_keeps_its_size(device, dtype, size, r):
+    # PyTorch reads a kept axis's samples alone: the finite factors' pixels stay finite.
+    x = torch.full((1, 1, *size), 0.5, dtype=dtype, device=device)
+    r = torch.tensor([[r]], dtype=dtype, device=device)
+    rtol, atol = TOLERANCES[dtype]
+    for iterations in (1, 8):
+        torch.testing.assert_close(ops.curve_iter(x, r, iterations),
+                                   reference.curve_iter(x, r, iterations), rtol=rtol, atol=atol,
+                                   equal_nan=True)
+
+
+def test_the_same_on_any_number_of_threads(device):
+    # Rows past what one parallel task takes (32768 values), so that two threads split them.
+    x = torch.rand(2, 3, 67, 301, device=device)
+    r = (torch.rand(2, 3, 7, 26, device=device) * 2 - 1).requires_grad_()
+    frames = (x.permute(0, 2, 3, 1) * 255).to(torch.uint8).contiguous()
+    grad = torch.rand_like(x)
+    runs = []
+    for threads in (1, 2):
+        with torch_threads(threads):
+            enhanced = ops.curve_iter(x, r)
+            runs.append([enhanced, *torch.autograd.grad(enhanced, r, grad),
+                         ops.curve_iter(x.contiguous(memory_format=torch.channels_last), r),
+                         ops.curve_iter_uint8(frames, r.detach())])
+    assert all(map(torch.equal, *runs))
 
 
 def test_large_values_still_compute(device):

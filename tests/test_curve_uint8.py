@@ -64,6 +64,8 @@ def test_clamps_and_nan_in_long_rows(device):
     ((1, 1, 2, 1), [[[[-0.5, float("-inf")]]]]),
     ((1, 3, 1, 1), [[[[0.5], [float("-inf")]]]]),  # upsampled: PyTorch's 0 * inf is NaN
     ((1, 1, 3, 2), [[[[0.5, float("nan")]], [[-0.5, 0.25]]]]),
+    ((1, 2, 3, 1), [[[[0.5, 0.25], [float("inf"), 0.1]]]]),  # one axis kept: its samples are
+    ((1, 3, 2, 1), [[[[0.5, float("inf")], [0.25, 0.1]]]]),  # read alone, as PyTorch does
 ])
 def test_non_finite_factors_as_the_reference(device, frames_shape, r):
     frames = torch.full(frames_shape, 100, dtype=torch.uint8, device=device)

@@ -13,7 +13,7 @@ namespace sgz {
 template <typename acc_t>
 struct Tap {
   int64_t i0;  // first source index
-  int64_t i1;  // second source index (== i0 at the last source sample)
+  int64_t i1;  // second source index (== i0 at the last source sample, and for equal sizes)
   acc_t w0;    // weight of i0
   acc_t w1;    // weight of i1
 };
@@ -24,8 +24,12 @@ SGZ_HD acc_t align_corners_scale(int64_t in_size, int64_t out_size) {
                       : acc_t(0);
 }
 
+// Where the axis keeps its size, PyTorch reads each sample alone (i1 = i0, w1 = 0): a
+// non-finite neighbour must not come in as 0 * inf = NaN.
 template <typename acc_t>
-SGZ_HD Tap<acc_t> align_corners_tap(int64_t out_index, int64_t in_size, acc_t scale) {
+SGZ_HD Tap<acc_t> align_corners_tap(int64_t out_index, int64_t in_size, acc_t scale,
+                                    int64_t out_size) {
+  if (in_size == out_size) return {out_index, out_index, acc_t(1), acc_t(0)};
   const acc_t src = scale * static_cast<acc_t>(out_index);
   int64_t i0 = static_cast<int64_t>(src);  // src >= 0, so truncation is floor
   if (i0 > in_size - 1) i0 = in_size - 1;
@@ -58,7 +62,7 @@ SGZ_HD int64_t first_output_reading(int64_t k, int64_t in_size, int64_t out_size
   int64_t lo = 0, hi = out_size;
   while (lo < hi) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (align_corners_tap(mid, in_size, scale).i0 >= k) {
+    if (align_corners_tap(mid, in_size, scale, out_size).i0 >= k) {
       hi = mid;
     } else {
       lo = mid + 1;

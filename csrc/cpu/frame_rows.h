@@ -32,7 +32,7 @@ at::Tensor map_frame_rows(const at::Tensor& frames_in, int64_t h, int64_t w,
   at::parallel_for(0, g.N * g.H, grain_rows, [&](int64_t begin, int64_t end) {
     auto row_fn = make_row_fn(g);
     for (int64_t index = begin; index < end; ++index) {
-      const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y);
+      const Tap<float> ty = align_corners_tap(index % g.H, g.h, scale_y, g.H);
       row_fn(index / g.H, ty, in + index * g.row(), dst + index * g.row());
     }
   });

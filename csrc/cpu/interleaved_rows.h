@@ -23,7 +23,7 @@ class InterleavedRows {
   InterleavedRows(const float* r, const FrameGeometry& g) : r_(r), g_(g), cached_(2 * g.row()) {
     const float scale_x = align_corners_scale<float>(g.w, g.W);
     taps_.reserve(g.W);
-    for (int64_t X = 0; X < g.W; ++X) taps_.push_back(align_corners_tap(X, g.w, scale_x));
+    for (int64_t X = 0; X < g.W; ++X) taps_.push_back(align_corners_tap(X, g.w, scale_x, g.W));
   }
 
   const float* get(int64_t n, int64_t j) {

@@ -53,7 +53,7 @@ struct ColumnTaps {
   ColumnTaps(int64_t w, int64_t W) {
     const float scale_x = align_corners_scale<float>(w, W);
     for (int64_t X = 0; X < W; ++X) {
-      const Tap<float> t = align_corners_tap(X, w, scale_x);
+      const Tap<float> t = align_corners_tap(X, w, scale_x, W);
       i0.push_back(static_cast<int32_t>(t.i0));
       i1.push_back(static_cast<int32_t>(t.i1));
       w0.push_back(t.w0);

@@ -41,8 +41,8 @@ __global__ void __launch_bounds__(kThreads)
     at.upsample = UPSAMPLE;
     at.w = s.w;
     if constexpr (UPSAMPLE) {
-      at.ty = align_corners_tap(Y, s.h, scale_y);
-      at.tx = align_corners_tap(X, s.w, scale_x);
+      at.ty = align_corners_tap(Y, s.h, scale_y, s.H);
+      at.tx = align_corners_tap(X, s.w, scale_x, s.W);
     }
     const int64_t offset = row * s.row_bytes + int64_t{X} * 3;
     float x[3], coefficients[kSymmetric3];

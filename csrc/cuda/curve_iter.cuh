@@ -59,13 +59,13 @@ __device__ __forceinline__ void factors_of(const T* __restrict__ r, const Geomet
   if constexpr (UPSAMPLE) {
     const int64_t plane = row / g.H;
     const Tap<acc_t> ty =
-        align_corners_tap(row - plane * g.H, g.h, align_corners_scale<acc_t>(g.h, g.H));
+        align_corners_tap(row - plane * g.H, g.h, align_corners_scale<acc_t>(g.h, g.H), g.H);
     const acc_t scale_x = align_corners_scale<acc_t>(g.w, g.W);
     const T* row0 = r + (plane * g.h + ty.i0) * g.w;
     const T* row1 = r + (plane * g.h + ty.i1) * g.w;
 #pragma unroll
     for (int v = 0; v < VEC; ++v) {
-      out[v] = bilinear_sample(row0, row1, ty, align_corners_tap(X0 + v, g.w, scale_x));
+      out[v] = bilinear_sample(row0, row1, ty, align_corners_tap(X0 + v, g.w, scale_x, g.W));
     }
   } else {
     const Pack<T, VEC> rv = load_pack<T, VEC>(r + row * g.W + X0);
@@ -139,13 +139,13 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t band = blockIdx.x;
   const int64_t plane = band / g.h, k = band - plane * g.h;
   const acc_t scale_y = align_corners_scale<acc_t>(g.h, g.H);
-  const Tap<acc_t> tx = align_corners_tap(X, g.w, align_corners_scale<acc_t>(g.w, g.W));
+  const Tap<acc_t> tx = align_corners_tap(X, g.w, align_corners_scale<acc_t>(g.w, g.W), g.W);
   const int64_t y_begin = first_output_reading(k, g.h, g.H, scale_y);
   const int64_t y_end = first_output_reading(k + 1, g.h, g.H, scale_y);
   const T* r_plane = r + plane * g.h * g.w;
   acc_t top = 0, bot = 0;
   for (int64_t Y = y_begin; Y < y_end; ++Y) {
-    const Tap<acc_t> ty = align_corners_tap(Y, g.h, scale_y);
+    const Tap<acc_t> ty = align_corners_tap(Y, g.h, scale_y, g.H);
     const acc_t rv = bilinear_sample(r_plane + ty.i0 * g.w, r_plane + ty.i1 * g.w, ty, tx);
     const int64_t off = (plane * g.H + Y) * g.W + X;
     const CurveGrad<acc_t> d = curve_grad(static_cast<acc_t>(x[off]), rv, iterations);
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t x_end = first_output_reading(j + 1, g.w, g.W, scale_x);
     acc_t sum = 0;
     for (int64_t X = x_begin; X < x_end; ++X) {
-      const Tap<acc_t> t = align_corners_tap(X, g.w, scale_x);
+      const Tap<acc_t> t = align_corners_tap(X, g.w, scale_x, g.W);
       const acc_t weight = (t.i0 == j ? t.w0 : acc_t(0)) + (t.i1 == j ? t.w1 : acc_t(0));
       sum += weight * (here[X] + (above != nullptr ? above[X] : acc_t(0)));
     }

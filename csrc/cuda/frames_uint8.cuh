@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(kThreads)
     at.Y = Y;
     at.upsample = UPSAMPLE;
     at.w = s.w;
-    if constexpr (UPSAMPLE) at.ty = align_corners_tap(Y, s.h, scale_y);
+    if constexpr (UPSAMPLE) at.ty = align_corners_tap(Y, s.h, scale_y, s.H);
     const int64_t offset = row * s.row_bytes + e0;
     Pack<uint8_t, VEC> v;
     if constexpr (VEC > 1) {
@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int k = 0; k < VEC; ++k) {
       if (e0 + k < s.row_bytes) {
         at.X = X;
-        if constexpr (UPSAMPLE) at.tx = align_corners_tap(X, s.w, scale_x);
+        if constexpr (UPSAMPLE) at.tx = align_corners_tap(X, s.w, scale_x, s.W);
         v.v[k] = op(v.v[k], n * s.C + c, at);
       }
       if (++c == s.C) {

@@ -19,17 +19,21 @@ struct Geometry {
 };
 
 // Column taps grouped by source column: the output columns [start[j], start[j + 1]) all read
-// source columns j and j + 1 (j alone at the last), so upsampling a row needs no gathers.
+// source columns j and second(j), so upsampling a row needs no gathers.
 template <typename T>
 struct ColumnTaps {
   std::vector<int64_t> start;
   std::vector<T> w0, w1;
+  int64_t w, W;
 
-  explicit ColumnTaps(const Geometry& g) : start(g.w + 1), w0(g.W), w1(g.W) {
+  // j + 1; j itself at the last source column and where the width is kept (the taps' i1).
+  SGZ_ALWAYS_INLINE int64_t second(int64_t j) const { return j < w - 1 && w != W ? j + 1 : j; }
+
+  explicit ColumnTaps(const Geometry& g) : start(g.w + 1), w0(g.W), w1(g.W), w(g.w), W(g.W) {
     const T scale = align_corners_scale<T>(g.w, g.W);
     for (int64_t j = 0; j <= g.w; ++j) start[j] = first_output_reading(j, g.w, g.W, scale);
     for (int64_t X = 0; X < g.W; ++X) {
-      const Tap<T> t = align_corners_tap(X, g.w, scale);
+      const Tap<T> t = align_corners_tap(X, g.w, scale, g.W);
       w0[X] = t.w0;
       w1[X] = t.w1;
     }
@@ -48,7 +52,7 @@ class RowUpsampler {
 
   // The factors of output row Y of `plane`, and that row's tap.
   SGZ_ALWAYS_INLINE LerpedFactors<T> row(int64_t plane, int64_t Y, Tap<T>& ty) {
-    ty = align_corners_tap(Y, g_.h, scale_y_);
+    ty = align_corners_tap(Y, g_.h, scale_y_, g_.H);
     return {source_row(plane * g_.h + ty.i0), source_row(plane * g_.h + ty.i1), ty.w0, ty.w1};
   }
 
@@ -61,7 +65,7 @@ class RowUpsampler {
       const T* __restrict w0 = cols_.w0.data();
       const T* __restrict w1 = cols_.w1.data();
       for (int64_t j = 0; j < g_.w; ++j) {
-        const T a = src[j], b = src[j + (j < g_.w - 1 ? 1 : 0)];
+        const T a = src[j], b = src[cols_.second(j)];
         for (int64_t X = cols_.start[j]; X < cols_.start[j + 1]; ++X) {
           out[X] = lerp(a, b, w0[X], w1[X]);
         }
