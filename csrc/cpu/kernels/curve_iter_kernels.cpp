@@ -100,9 +100,10 @@ void forward_rows_channels_last(const T* x, T* y, const T* r, RowUpsampler<T>* u
     for (int64_t X0 = 0; X0 < g.W; X0 += kPixels) {
       const int64_t m = std::min(kPixels, g.W - X0);
       // The next block's values (the next row's first at a row's end) are asked for now, to
-      // arrive while this block's curve computes: the split alone would wait on memory.
-      const T* next = in + (X0 + m) * C;
-      for (int64_t v = 0; v < kPixels * C; v += 64 / sizeof(T)) __builtin_prefetch(next + v);
+      // arrive while this block's curve computes: the split alone would wait on memory. Not
+      // past the task's last row, which may be x's.
+      const int64_t ahead = std::min(kPixels * C, (row_end - row) * g.W * C - (X0 + m) * C);
+      for (int64_t v = 0; v < ahead; v += 64 / sizeof(T)) __builtin_prefetch(in + (X0 + m) * C + v);
       if (C == 3) {  // RGB: the split with a constant stride, which vectorizes
         split_channels<3>(in + X0 * C, runs.data(), m, C);
       } else {
