@@ -3,16 +3,17 @@
 atomically (and with the permissions the umask gives) so an interrupted run never leaves half
 a file."""
 import glob
+import io
 import os
 import struct
 import tempfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
@@ -25,6 +26,17 @@ ORIENTATION, SOFTWARE = 0x0112, 0x0131  # EXIF tags
 # columns, then quarter turns counter-clockwise (np.rot90), as ImageOps.exif_transpose does.
 UPRIGHT = {2: (True, 0), 3: (False, 2), 4: (True, 2), 5: (True, 1), 6: (False, 3),
            7: (True, 3), 8: (False, 1)}
+# TIFF tags that say how the pixels are stored (TIFF 6.0: size, samples, compression, strips,
+# tiles, colour map, YCbCr and JPEG layout; 34675 the ICC profile, carried on its own). For a
+# TIFF, Pillow's getexif() is the whole first IFD: written into the output these would describe
+# its new pixels wrongly (the size before turning upright, a palette, CMYK or YCbCr). The rest
+# (descriptions, resolution, dates, the EXIF and GPS IFDs, XMP, IPTC) is kept.
+TIFF_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 290, 291,
+    292, 293, 317, 320, 322, 323, 324, 325, 332, 338, 339, 340, 341, 347, 512, 513, 514, 515,
+    517, 518, 519, 520, 521, 529, 530, 531, 532, 34675})
+# TIFF compressions written back as they were read (lossless; others are written uncompressed).
+TIFF_LOSSLESS = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 
 
 @dataclass
@@ -37,13 +49,18 @@ class Photo:
     bits: 8 or 16. exif: the EXIF block (its orientation set to 1 when the pixels were turned
     upright) or None. icc: the ICC colour profile or None. The model runs on the encoded
     values whatever the profile says, and the profile is written back unchanged, so the
-    output is in the input's colour space (see README, Photos)."""
+    output is in the input's colour space (see README, Photos). encoding: Pillow's save
+    options that keep how the file was encoded, for an output in its format (`format`): a
+    JPEG's chroma subsampling, progressive scan, XMP and dpi, a lossless WebP lossless, a
+    TIFF's lossless compression, a PNG's dpi."""
     rgb: np.ndarray
     alpha: object = None
     grey: bool = False
     bits: int = 8
     exif: object = None
     icc: object = None
+    format: object = None
+    encoding: dict = field(default_factory=dict)
 
 
 def _upright(array, orientation):
@@ -70,27 +87,103 @@ def read_photo(path):
     with Image.open(path) as img:
         exif = img.getexif()
         orientation = exif.get(ORIENTATION, 1)
-        if orientation != 1:
-            exif[ORIENTATION] = 1
-        icc = img.info.get("icc_profile")
-        meta = {"exif": exif if len(exif) else None, "icc": icc}
-        if _is_16_bit_colour(img, path):
-            stored = cv2_module().imread(str(path), cv2_module().IMREAD_UNCHANGED)
-            if stored is None or stored.dtype != np.uint16:
-                raise ValueError(f"OpenCV cannot read {path} as a 16-bit image")
-            return _photo_16(_upright(stored, orientation), meta)
-        img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            grey = np.clip(np.array(img, dtype=np.float64), 0, 65535).astype(np.uint16)
-            return _photo_16(_upright(grey, orientation), meta)
-        if img.mode == "CMYK":  # the CMYK profile does not describe the RGB pixels
-            meta["icc"] = None
-        grey = img.mode in ("1", "L", "LA")
-        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-        pixels = np.array(img.convert("RGBA" if has_alpha else "RGB"))
-        pixels = _upright(pixels, orientation)
-        return Photo(np.ascontiguousarray(pixels[:, :, :3]),
-                     pixels[:, :, 3].copy() if has_alpha else None, grey, 8, **meta)
+        if img.format != "TIFF" or orientation == 1:
+            return _photo(img, path, exif, orientation, None)
+        # Pillow 13 turns a TIFF upright as it loads it, a palette or greyscale one wrongly
+        # (mirrored, not turned), and OpenCV 5.0's imread fails on one: both read the stored
+        # pixels from the bytes with the tag set to 1, and _photo turns them.
+        data = _tiff_orientation_reset(Path(path).read_bytes())
+        with Image.open(io.BytesIO(data)) as stored:
+            return _photo(stored, path, exif, orientation, data)
+
+
+def _photo(img, path, exif, orientation, data):
+    """read_photo of the open `img` (its file's bytes in `data` where they were changed)."""
+    if orientation != 1:
+        exif[ORIENTATION] = 1
+    if img.format == "TIFF":
+        for tag in TIFF_LAYOUT_TAGS & set(exif):
+            del exif[tag]
+    meta = {"exif": exif if len(exif) else None, "icc": img.info.get("icc_profile"),
+            "format": img.format, "encoding": _encoding(img, path)}
+    if _is_16_bit_colour(img, path):
+        return _photo_16(_upright(_read_16(path, data), orientation), meta)
+    img.load()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.clip(np.array(img, dtype=np.float64), 0, 65535).astype(np.uint16)
+        return _photo_16(_upright(grey, orientation), meta)
+    if img.mode == "CMYK":  # the CMYK profile does not describe the RGB pixels
+        meta["icc"] = None
+    grey = img.mode in ("1", "L", "LA")
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    pixels = np.array(img.convert("RGBA" if has_alpha else "RGB"))
+    pixels = _upright(pixels, orientation)
+    return Photo(np.ascontiguousarray(pixels[:, :, :3]),
+                 pixels[:, :, 3].copy() if has_alpha else None, grey, 8, **meta)
+
+
+def _encoding(img, path):
+    """Photo.encoding of an open image."""
+    info, options = img.info, {}
+    if img.format in ("JPEG", "PNG") and "dpi" in info:
+        options["dpi"] = info["dpi"]
+    if img.format == "JPEG":
+        sampling = JpegImagePlugin.get_sampling(img)
+        if sampling >= 0:
+            options["subsampling"] = sampling
+        if info.get("progressive"):
+            options["progressive"] = True
+        if info.get("xmp"):
+            options["xmp"] = info["xmp"]
+    elif img.format == "WEBP":
+        if _webp_is_lossless(path):
+            options["lossless"] = True
+        if info.get("xmp"):
+            options["xmp"] = info["xmp"]
+    elif img.format == "TIFF" and info.get("compression") in TIFF_LOSSLESS:
+        options["compression"] = info["compression"]
+    return options
+
+
+def _webp_is_lossless(path):
+    """Whether a WebP file's image is VP8L (lossless) rather than VP8: its first image chunk,
+    after the RIFF header and any VP8X, ICCP, ANIM or ALPH chunk."""
+    with open(path, "rb") as file:
+        data = file.read(1 << 20)
+    offset = 12
+    while offset + 8 <= len(data):
+        kind, size = data[offset:offset + 4], struct.unpack("<I", data[offset + 4:offset + 8])[0]
+        if kind in (b"VP8 ", b"VP8L"):
+            return kind == b"VP8L"
+        offset += 8 + size + (size & 1)
+    return False
+
+
+def _read_16(path, data):
+    """A 16-bit image as OpenCV stores it, from `data` (the file's bytes) where given."""
+    cv2 = cv2_module()
+    if data is not None:
+        stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    else:
+        stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if stored is None or stored.dtype != np.uint16:
+        raise ValueError(f"OpenCV cannot read {path} as a 16-bit image")
+    return stored
+
+
+def _tiff_orientation_reset(data):
+    """A classic TIFF's bytes with the first IFD's Orientation (a SHORT) set to 1; others (a
+    BigTIFF) as they are."""
+    order = "<" if data[:2] == b"II" else ">"
+    if struct.unpack(order + "H", data[2:4])[0] != 42:
+        return data
+    data = bytearray(data)
+    ifd = struct.unpack(order + "I", data[4:8])[0]
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack(order + "H", data[ifd:ifd + 2])[0],
+                       12):
+        if struct.unpack(order + "H", data[entry:entry + 2])[0] == ORIENTATION:
+            data[entry + 8:entry + 10] = struct.pack(order + "H", 1)
+    return bytes(data)
 
 
 def _photo_16(stored, meta):
@@ -177,7 +270,7 @@ def _umask():
 
 
 def save_rgb(rgb, path):
-    """Saves (H, W, 3) uint8 RGB; JPEGs at quality 95 (PIL's default, 75, visibly blurs)."""
+    """Saves (H, W, 3) uint8 RGB; JPEGs and WebPs at quality 95."""
     save_photo(Photo(rgb), rgb, path)
 
 
@@ -198,7 +291,9 @@ def save_photo(photo, enhanced, path, software=None):
     mode = ("L" if photo.grey else "RGB") + ("A" if photo.alpha is not None else "")
     image = Image.fromarray(np.ascontiguousarray(pixels), mode)
     fmt = _format(path)
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    options = dict(photo.encoding) if fmt == photo.format else {}
+    if fmt in ("JPEG", "WEBP") and not options.get("lossless"):
+        options["quality"] = 95  # Pillow's default (75 JPEG, 80 WebP) visibly blurs
     if photo.icc is not None:
         options["icc_profile"] = photo.icc
     if exif is not None and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):

@@ -2,11 +2,12 @@
 profile, alpha, greyscale, 16-bit depth), who made it, and file permissions."""
 import os
 import stat
+import struct
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from sgz_fast import enhance, imageio
 
@@ -129,3 +130,69 @@ def test_outputs_follow_the_umask(tmp_path, dark, umask):
         os.umask(before)
     assert stat.S_IMODE(os.stat(tmp_path / "out" / "a.png").st_mode) == 0o666 & ~umask
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]  # no temporary left
+
+
+@pytest.mark.parametrize("mode, compression", [("RGB", "tiff_lzw"), ("P", None), ("CMYK", None),
+                                               ("YCbCr", None), ("RGB", "tiff_adobe_deflate")])
+def test_tiff_keeps_its_metadata_not_its_old_layout(tmp_path, dark, mode, compression):
+    # For a TIFF, Pillow's EXIF is the whole first IFD: its size, colour type and strip tags
+    # written back would describe the new pixels wrongly (found by trying such files).
+    exif = Image.Exif()
+    exif[0x010F] = "Scanner Maker"  # Make
+    exif[0x0112] = 6
+    source = Image.fromarray(dark).convert(mode)
+    options = {"compression": compression} if compression else {}
+    source.save(tmp_path / "scan.tif", exif=exif, **options)
+    upright = np.rot90(np.asarray(source.convert("RGB")), 3)  # orientation 6
+    run([tmp_path / "scan.tif"], tmp_path / "out", "--strength", "0")
+    with Image.open(tmp_path / "out" / "scan.tif") as out:
+        assert np.array_equal(np.asarray(out.convert("RGB")), upright)
+        kept = out.getexif()
+        assert kept[0x010F] == "Scanner Maker" and kept.get(0x0112, 1) == 1
+        assert out.info.get("compression", "raw") == (compression or "raw")
+
+
+def tiff_16_bit(rgb, orientation):
+    """A minimal little-endian 16-bit RGB TIFF with an Orientation tag, as bytes."""
+    h, w, _ = rgb.shape
+    pixels = rgb.astype("<u2").tobytes()
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, "bits"), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 4, 1, "pixels"), (274, 3, 1, orientation), (277, 3, 1, 3), (278, 3, 1, h),
+               (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    bits_at = 8 + 2 + 12 * len(entries) + 4
+    data = bytearray(b"II*\0" + struct.pack("<IH", 8, len(entries)))
+    for tag, kind, count, value in entries:
+        value = {"bits": bits_at, "pixels": bits_at + 6}.get(value, value)
+        data += struct.pack("<HHIHH" if kind == 3 else "<HHII", tag, kind, count, value,
+                            *((0,) if kind == 3 else ()))
+    return bytes(data + struct.pack("<I3H", 0, 16, 16, 16) + pixels)
+
+
+def test_16_bit_tiff_with_an_orientation_is_read_upright(tmp_path, dark):
+    # OpenCV 5.0's imread fails on a TIFF whose orientation is not 1 (an internal assertion).
+    deep = dark.astype(np.uint16) * 257
+    (tmp_path / "scan.tif").write_bytes(tiff_16_bit(deep, 6))
+    photo = imageio.read_photo(tmp_path / "scan.tif")
+    assert photo.bits == 16
+    assert np.array_equal(photo.rgb, np.rot90(deep, 3).astype(np.float32) / 65535.0)
+
+
+def test_webp_lossless_stays_lossless(tmp_path, dark):
+    Image.fromarray(dark).save(tmp_path / "art.webp", lossless=True)
+    Image.fromarray(dark).save(tmp_path / "photo.webp", quality=90)
+    run([tmp_path / "art.webp", tmp_path / "photo.webp"], tmp_path / "out", "--strength", "0")
+    with Image.open(tmp_path / "out" / "art.webp") as out:
+        assert np.array_equal(np.asarray(out), dark)
+    assert imageio._webp_is_lossless(tmp_path / "out" / "art.webp")
+    assert not imageio._webp_is_lossless(tmp_path / "out" / "photo.webp")  # at quality 95
+
+
+def test_jpeg_keeps_its_chroma_sampling_xmp_and_dpi(tmp_path, dark):
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    Image.fromarray(dark).save(tmp_path / "full.jpg", subsampling=0, quality=95, xmp=xmp,
+                               dpi=(300, 300), progressive=True)
+    run([tmp_path / "full.jpg"], tmp_path / "out")
+    with Image.open(tmp_path / "out" / "full.jpg") as out:
+        assert JpegImagePlugin.get_sampling(out) == 0  # 4:4:4, not Pillow's default 4:2:0
+        assert out.info["xmp"] == xmp and out.info.get("progressive")
+        assert tuple(round(d) for d in out.info["dpi"]) == (300, 300)
