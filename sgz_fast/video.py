@@ -98,6 +98,18 @@ CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 
 
+def _rgb(frame):
+    """(H, W, 3) uint8 RGB of a decoded frame, read with _colour's tags. swscale's fast path
+    rounds YUV to RGB low, about one level (measured: luma 1.04 levels low on an H.264 clip):
+    with accurate rounding and full chroma interpolation it is exact to 0.004, at ~4 ms a
+    1080p frame on the decoding thread where the fast one takes 0.4."""
+    from av.video.reformatter import Interpolation
+    space, color_range = _colour(frame)
+    exact = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+    return frame.reformat(format="rgb24", src_colorspace=space, src_color_range=color_range,
+                          interpolation=exact).to_ndarray()
+
+
 def _colour(frame):
     """(colorspace, range) to read the frame with: its own tags, else what players assume
     (BT.709 from 720 lines up, BT.601 below; limited range)."""
@@ -141,7 +153,7 @@ def _transform_pyav(source, target, enhance, on_frame, crf, preset):
                         for frame in packet.decode():
                             decoded += 1
                             last_end = _frame_end(frame, vin)
-                            put(("frame", frame))
+                            put(("frame", (frame, _rgb(frame))))
                 except av.FFmpegError as error:
                     raise ValueError(f"{source}: decoding failed after frame {decoded} "
                                      f"({error})") from error
@@ -151,14 +163,12 @@ def _transform_pyav(source, target, enhance, on_frame, crf, preset):
                 kind, value = item
                 if kind == "packet":
                     return item
-                space, color_range = _colour(value)
-                writer.start(value, space, color_range)
-                rgb = value.reformat(format="rgb24", src_colorspace=space,
-                                     src_color_range=color_range).to_ndarray()
+                frame, rgb = value
+                writer.start(frame, *_colour(frame))
                 frames += 1
                 if on_frame:
                     on_frame(frames, count)
-                return ("frame", (value, enhance(rgb, "rgb")))
+                return ("frame", (frame, enhance(rgb, "rgb")))
 
             def consume(item):
                 kind, value = item
@@ -229,6 +239,8 @@ class _Writer:
         # the source's time base for the stream and the encoder, so every pts stays exact
         stream.time_base = stream.codec_context.time_base = self.vin.time_base
         stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.out.format.name == "avi":  # AVI has no presentation times: frames must be in
+            stream.codec_context.max_b_frames = 0  # display order (B-frames reorder them)
         stream.thread_type = "AUTO"
         context = stream.codec_context
         context.colorspace, context.color_range = space, color_range
