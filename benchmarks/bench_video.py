@@ -70,7 +70,7 @@ def decode_all(path):
     with av.open(str(path)) as clip:
         stream = clip.streams.video[0]
         stream.thread_type = "AUTO"
-        return [f.to_ndarray(format="rgb24") for f in clip.decode(stream)]
+        return [video._rgb(f) for f in clip.decode(stream)]
 
 
 def encode_all(path, frames):
