@@ -29,11 +29,14 @@ def find_jobs(inputs, out_dir):
     suffixes = imageio.IMAGE_SUFFIXES | imageio.VIDEO_SUFFIXES
     jobs, missing = [], []
     for spec in inputs:
-        matches = [Path(spec)] if Path(spec).exists() else [Path(p) for p in
-                                                            sorted(glob.glob(spec, recursive=True))]
+        named = Path(spec).exists()
+        matches = [Path(spec)] if named else [Path(p) for p in
+                                              sorted(glob.glob(spec, recursive=True))]
         if not matches:
             missing.append(spec)
         for path in matches:
+            if not named and path.is_file() and path.suffix.lower() not in suffixes:
+                continue  # a glob's other files (dir/*: a readme), as a folder's are skipped
             if path.is_dir():
                 files = sorted(p for p in path.rglob("*")
                                if p.is_file() and p.suffix.lower() in suffixes)

@@ -52,8 +52,9 @@ def test_folder_tree_files_and_globs_are_mirrored(tmp_path, weights):
     c = dark_image(tmp_path / "loose" / "c.png", seed=2)
     dark_image(tmp_path / "globbed" / "d1.png", seed=3)
     dark_image(tmp_path / "globbed" / "d2.png", seed=4)
+    (tmp_path / "globbed" / "notes.txt").write_text("a glob's other files are skipped")
     out = tmp_path / "out"
-    assert run(inputs, tmp_path / "loose" / "c.png", tmp_path / "globbed" / "d*.png",
+    assert run(inputs, tmp_path / "loose" / "c.png", tmp_path / "globbed" / "*",
                "-o", out, "--weights", weights) == 0
     for name, rgb in (("a.png", a), ("deep/er/b.png", b), ("c.png", c)):
         got = np.asarray(Image.open(out / name))
