@@ -203,7 +203,9 @@ def main(argv=None):
     for spec in missing:
         print(f"sgz-enhance: {spec}: no such file, folder or match", file=sys.stderr)
     if not jobs:
-        parser.error("found no images or videos to enhance")
+        kinds = " ".join(sorted(imageio.IMAGE_SUFFIXES | imageio.VIDEO_SUFFIXES))
+        parser.error(f"found no images or videos to enhance in {' '.join(args.inputs)} "
+                     f"(files ending {kinds})")
     try:
         rank, world = rank_and_world()
     except ValueError as error:
