@@ -3,6 +3,7 @@ reads it with ``torch.load(weights_only=True)`` (a pickled object could run code
 guard that keeps a run from writing over another run's checkpoint and loss log."""
 import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,29 +51,73 @@ def load_checkpoint(path, device, trusted=False):
             f"the checkpoints this run writes are in the safe format. ({error})") from error
 
 
+# RUN_SETTINGS that a resumed run must keep (it continues the same optimization); the images'
+# folder may have moved, and the starting weights come from the checkpoint.
+RESUME_SETTINGS = tuple(k for k in RUN_SETTINGS
+                        if k not in ("lowlight_images_path", "load_pretrain", "pretrain_dir"))
+
+
+def check_resumed_run(state, args):
+    """Refuses (ValueError) a --resume file that is not an sgz-train checkpoint, or flags that
+    would change the run it continues."""
+    if not isinstance(state, dict) or not {"model", "optimizer", "step"} <= set(state):
+        raise ValueError(f"--resume {args.resume} is not a checkpoint.pth written by sgz-train "
+                         f"(an Epoch*.pth snapshot holds the weights only: start from them with "
+                         f"--load_pretrain True --pretrain_dir {args.resume})")
+    before = state.get("args", {})
+    differ = [k for k in RESUME_SETTINGS if k in before and before[k] != vars(args).get(k)]
+    if differ:
+        raise ValueError(f"--resume continues {args.resume}'s run as it was "
+                         f"({_differences(differ, before, args)}); drop those flags, or start a "
+                         f"new run (--load_pretrain True --pretrain_dir with one of its snapshots)")
+
+
+def _differences(keys, before, args):
+    shown = ", ".join(f"--{k} {before.get(k, '?')!r} there, {vars(args).get(k)!r} now"
+                      for k in keys[:4])
+    return shown + (", ..." if len(keys) > 4 else "")
+
+
 def check_snapshots_folder(folder, args):
-    """Refuses (ValueError) a snapshots folder whose checkpoint.pth or loss_log.csv comes from a
-    run with other RUN_SETTINGS, or from an unknown run, unless args.resume or args.overwrite.
-    Epoch*.pth files alone do not count: fine-tuning into the folder of one's weights (the
+    """Refuses (ValueError) to start a run whose snapshots would replace a run's checkpoint.pth
+    and loss_log.csv in `folder`: a new run where one was trained (the same settings or not),
+    and a --resume into a folder that holds another checkpoint than the one resumed. Only
+    args.overwrite starts over. A log with no row (a run that failed before its first step)
+    and Epoch*.pth files alone do not count: fine-tuning into the folder of one's weights (the
     published example) works."""
-    if args.resume or args.overwrite:
+    if args.overwrite:
         return
     checkpoint, log = folder / "checkpoint.pth", folder / "loss_log.csv"
+    choices = "pass --overwrite to start a new run over it, or choose another --snapshots_folder"
+    if args.resume:
+        if checkpoint.exists() and checkpoint.resolve() != Path(args.resume).resolve():
+            raise ValueError(f"{folder} holds another run's checkpoint.pth than --resume "
+                             f"{args.resume}: resume it into its own folder (--snapshots_folder "
+                             f"{Path(args.resume).parent}), or {choices}")
+        return
     if not checkpoint.exists():
-        if log.exists():
+        if _logged_rows(log):
             raise ValueError(f"{log} is from another run (it has no checkpoint.pth beside it); "
-                             "pass --overwrite to start a new run over it, or choose another "
-                             "--snapshots_folder")
+                             f"{choices}")
         return
     try:
-        before = load_checkpoint(checkpoint, "cpu").get("args", {})
+        before = load_checkpoint(checkpoint, "cpu")
     except ValueError:
         before = {}
-    differ = [key for key in RUN_SETTINGS if before.get(key) != vars(args).get(key)]
+    settings = before.get("args", {})
+    differ = [key for key in RUN_SETTINGS if settings.get(key) != vars(args).get(key)]
     if differ:
-        shown = ", ".join(f"--{k} {before.get(k, '?')!r} there, {vars(args).get(k)!r} now"
-                          for k in differ[:4])
-        raise ValueError(f"{folder} holds another run's checkpoint.pth and loss_log.csv ({shown}"
-                         f"{', ...' if len(differ) > 4 else ''}); pass --resume "
-                         f"{checkpoint} to continue it, --overwrite to start a new run over it, "
-                         "or choose another --snapshots_folder")
+        what = (f"another run's checkpoint.pth and loss_log.csv "
+                f"({_differences(differ, settings, args)})")
+    else:
+        what = f"a run with these settings, trained {before.get('step', '?')} steps"
+    raise ValueError(f"{folder} holds {what}; pass --resume {checkpoint} to continue it, "
+                     f"{choices}")
+
+
+def _logged_rows(log):
+    """Whether the loss log at `log` exists and has a row below its header."""
+    if not log.exists():
+        return False
+    with log.open() as lines:
+        return sum(1 for _ in zip(range(2), lines)) > 1

@@ -26,7 +26,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .checkpoint import check_snapshots_folder, load_checkpoint, rng_states, set_rng_states
+from .checkpoint import (check_resumed_run, check_snapshots_folder, load_checkpoint, rng_states,
+                         set_rng_states)
 from .data import LowLightImages
 from .losses import sgz_loss
 from .imageio import write_atomically
@@ -46,6 +47,14 @@ def str2bool(text):
     raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
+def positive_int(text):
+    """An int >= 1 (sizes, batch sizes and intervals: 0 would divide by zero or train nothing)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="sgz-train", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -55,13 +64,13 @@ def build_parser():
     p.add_argument("--weight_decay", type=float, default=1e-3)
     p.add_argument("--grad_clip_norm", type=float, default=0.1)
     p.add_argument("--num_epochs", type=int, default=100)
-    p.add_argument("--train_batch_size", type=int, default=6)
+    p.add_argument("--train_batch_size", type=positive_int, default=6)
     p.add_argument("--val_batch_size", type=int, default=8,
                    help="accepted for compatibility; the published trainer does not validate")
     p.add_argument("--num_workers", type=int, default=4)
-    p.add_argument("--display_iter", type=int, default=10)
-    p.add_argument("--snapshot_iter", type=int, default=10)
-    p.add_argument("--scale_factor", type=int, default=1)
+    p.add_argument("--display_iter", type=positive_int, default=10)
+    p.add_argument("--snapshot_iter", type=positive_int, default=10)
+    p.add_argument("--scale_factor", type=positive_int, default=1)
     p.add_argument("--snapshots_folder", default="weight/")
     p.add_argument("--load_pretrain", type=str2bool, default=False)
     p.add_argument("--pretrain_dir", default="weight/Epoch99.pth")
@@ -78,8 +87,8 @@ def build_parser():
     p.add_argument("--semantic", default="efficientnet-lite0", choices=CHOICES)
     p.add_argument("--semantic_weights", default=None,
                    help="torchvision-format ResNet-50 weights file for --semantic resnet50")
-    p.add_argument("--image_size", type=int, default=512, help="Lanczos resize (published: 512)")
-    p.add_argument("--crop", type=int, default=None, help="random crop of the resized image")
+    p.add_argument("--image_size", type=positive_int, default=512, help="Lanczos resize (published: 512)")
+    p.add_argument("--crop", type=positive_int, default=None, help="random crop of the resized image")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
     p.add_argument("--resume", default=None, help="a checkpoint.pth to continue from")
     p.add_argument("--trust_checkpoint", action="store_true",
@@ -88,7 +97,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a snapshots folder that holds another run's "
                         "checkpoint.pth and loss_log.csv")
-    p.add_argument("--max_steps", type=int, default=None,
+    p.add_argument("--max_steps", type=positive_int, default=None,
                    help="stop (with a checkpoint) after this many optimizer steps in all")
     p.add_argument("--no_progress", action="store_true", help="plain prints, no progress bar")
     return p
@@ -189,6 +198,10 @@ def train(args):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     random.seed(args.seed)
+    state = None
+    if args.resume:
+        state = load_checkpoint(args.resume, device, args.trust_checkpoint)
+        check_resumed_run(state, args)
     folder = Path(args.snapshots_folder)
     check_snapshots_folder(folder, args)
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,8 +226,7 @@ def train(args):
     optimizer = make_optimizer(model, args)
 
     start_epoch, skip, step = 0, 0, 0
-    if args.resume:
-        state = load_checkpoint(args.resume, device, args.trust_checkpoint)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, skip, step = state["epoch"], state["iteration"], state["step"]
@@ -225,7 +237,12 @@ def train(args):
 
     is_main = rank == 0
     log_path = folder / "loss_log.csv"
-    if is_main and not (args.resume and log_path.exists()):
+    if is_main and args.resume and log_path.exists():
+        # rows a crashed run logged after its last checkpoint are trained again: drop them
+        header, *rows = log_path.read_text().splitlines()
+        kept = [row for row in rows if int(row.split(",")[2]) <= step]
+        log_path.write_text("\n".join([header, *kept]) + "\n")
+    elif is_main:
         log_path.write_text(",".join(("epoch", "iteration", "step", "seconds") + TERMS) + "\n")
     batches = -(-len(sampler.inner) // args.train_batch_size)
     if is_main:
@@ -246,7 +263,9 @@ def train(args):
 
     net.train()
     stop = False
-    for epoch in range(start_epoch, args.num_epochs):
+    last_epoch = start_epoch if args.max_steps is not None and step >= args.max_steps else \
+        args.num_epochs  # a resumed run that has its --max_steps already
+    for epoch in range(start_epoch, last_epoch):
         sampler.inner.set_epoch(epoch)
         dataset.set_epoch(epoch)
         first = skip if epoch == start_epoch else 0

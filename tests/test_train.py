@@ -218,3 +218,51 @@ def test_checkpoints_load_as_tensors_and_plain_values_only(images, tmp_path):
     run(images, tmp_path / "b", "--max_steps", 2, "--resume", tmp_path / "old.pth",
         "--trust_checkpoint")
     assert torch.load(tmp_path / "b" / "checkpoint.pth", weights_only=True)["step"] == 2
+
+
+def test_a_trained_run_is_never_restarted_or_resumed_over_without_asking(images, tmp_path):
+    run(images, tmp_path / "a", "--max_steps", 2)
+    log = (tmp_path / "a" / "loss_log.csv").read_text()
+    with pytest.raises(ValueError, match=r"a run with these settings, trained 2 steps.*--resume"):
+        run(images, tmp_path / "a", "--max_steps", 1)  # the same command again
+    run(images, tmp_path / "b", "--max_steps", 1, "--seed", 5)
+    with pytest.raises(ValueError, match=r"holds another run's checkpoint.pth than --resume"):
+        run(images, tmp_path / "b", "--max_steps", 3, "--resume", tmp_path / "a" / "checkpoint.pth")
+    assert (tmp_path / "a" / "loss_log.csv").read_text() == log
+    with pytest.raises(ValueError, match=r"--lr 0.001 there, 0.5 now"):
+        run(images, tmp_path / "a", "--max_steps", 3, "--lr", 0.5,
+            "--resume", tmp_path / "a" / "checkpoint.pth")
+    with pytest.raises(ValueError, match=r"not a checkpoint.pth.*--pretrain_dir"):
+        run(images, tmp_path / "a", "--max_steps", 3, "--resume", tmp_path / "a" / "Epoch0.pth")
+    # a run that failed before its first step (a header only) does not block its rerun
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "loss_log.csv").write_text(log.splitlines()[0] + "\n")
+    run(images, tmp_path / "c", "--max_steps", 1)
+
+
+def test_resume_drops_rows_logged_after_the_checkpoint_and_keeps_max_steps(images, tmp_path):
+    run(images, tmp_path, "--max_steps", 2)
+    log = tmp_path / "loss_log.csv"
+    rows = log.read_text().splitlines()
+    crashed = rows[-1].split(",")
+    crashed[1] = crashed[2] = "3"  # a row a crash logged after the checkpoint
+    log.write_text("\n".join(rows + [",".join(crashed)]) + "\n")
+    run(images, tmp_path, "--max_steps", 2, "--resume", tmp_path / "checkpoint.pth")
+    assert log.read_text().splitlines() == rows  # nothing trained: --max_steps is reached
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["step"] == 2
+    run(images, tmp_path, "--max_steps", 3, "--resume", tmp_path / "checkpoint.pth")
+    assert [r.split(",")[2] for r in log.read_text().splitlines()[1:]] == ["1", "2", "3"]
+
+
+def test_16_bit_greyscale_images_train_as_they_look(tmp_path):
+    dark = (np.random.default_rng(0).random((40, 40)) * 8000).astype(np.uint16)
+    Image.fromarray(dark).save(tmp_path / "scan.png")
+    image = LowLightImages(tmp_path, 32)[0]
+    assert image.shape == (3, 32, 32) and 0.03 < image.mean() < 0.1  # not clipped to white
+
+
+@pytest.mark.parametrize("flag", ["--image_size", "--display_iter", "--snapshot_iter"])
+def test_sizes_and_intervals_must_be_positive(flag, capsys):
+    with pytest.raises(SystemExit):
+        train.build_parser().parse_args([flag, "0"])
+    assert "expected an integer >= 1" in capsys.readouterr().err
