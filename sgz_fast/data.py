@@ -65,8 +65,12 @@ class LowLightImages(torch.utils.data.Dataset):
 
     def _load(self, path):
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img = img.resize((self.size, self.size), Image.LANCZOS)
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: convert("RGB") clips
+                grey = Image.fromarray(np.asarray(img, dtype=np.float32) / 65535.0, "F")
+                grey = np.asarray(grey.resize((self.size, self.size), Image.LANCZOS))
+                return torch.from_numpy(np.clip(grey, 0.0, 1.0)).expand(3, -1, -1).contiguous()
+            img = img.convert("RGB").resize((self.size, self.size), Image.LANCZOS)
         return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
 
     def __getitem__(self, index):
