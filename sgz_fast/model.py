@@ -271,10 +271,14 @@ class SGZ(nn.Module):
         return self._use_fused(x.device, "curve_iter")
 
     def _use_fused(self, device, curve_op):
-        """Whether the fused kernels run on `device` (and records it in self.backend)."""
+        """Whether the fused kernels run on `device` for the model's dtype (and records it in
+        self.backend)."""
         needed = (curve_op, "dsconv") if self.conv_type == "dsc" else (curve_op,)
         missing = [m for m in (_extension.missing_kernels_message(op, device) for op in needed)
                    if m is not None]
+        dtype = self._weight().dtype
+        if device.type == "cpu" and dtype not in (torch.float32, torch.float64):
+            missing.append(f"the fused CPU kernels run float32 and float64, not {dtype}.")
         if self.requested_backend == "fused" and missing and device.type != "meta":
             raise RuntimeError(f"SGZ(backend='fused'): {missing[0]} Or use backend='auto' or "
                                f"'reference'.")

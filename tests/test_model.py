@@ -301,3 +301,16 @@ def test_strength_scales_the_factors(backend):
                 assert torch.equal(enhanced, x)
                 assert torch.equal(model.enhance_uint8(frames), frames)
     assert means == sorted(means) and means[0] < means[2] < means[-1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_models_on_the_cpu_take_the_reference_path(dtype):
+    # The fused CPU kernels run float32 and float64: "auto" falls back, "fused" says why.
+    model = load_sgz().to(dtype)
+    x = torch.rand(1, 3, 48, 64, dtype=dtype)
+    enhanced = model(x)[0]
+    assert model.backend == "reference" and enhanced.dtype == dtype
+    assert torch.equal(enhanced, load_sgz(backend="reference").to(dtype)(x)[0])
+    assert model.enhance_uint8(torch.zeros(8, 12, 3, dtype=torch.uint8)).shape == (8, 12, 3)
+    fused = SGZ(backend="fused").to(dtype)
+    assert_explained(fused, (x,), r"fused CPU kernels run float32 and float64, not torch\.")
