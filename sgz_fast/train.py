@@ -204,10 +204,9 @@ def train(args):
         check_resumed_run(state, args)
     folder = Path(args.snapshots_folder)
     check_snapshots_folder(folder, args)
-    folder.mkdir(parents=True, exist_ok=True)
-
     dataset = LowLightImages(args.lowlight_images_path, args.image_size, args.crop, args.flip,
                              args.seed)
+    folder.mkdir(parents=True, exist_ok=True)  # once the images are found
     sampler = _SkipSampler(DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed))
     loader = DataLoader(dataset, args.train_batch_size, sampler=sampler,
                         num_workers=args.num_workers, pin_memory=device.type == "cuda",
@@ -309,8 +308,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         train(args)
-    except ValueError as error:  # a refused folder or checkpoint: the reason, no traceback
-        raise SystemExit(f"sgz-train: {error}") from error
+    except (ValueError, FileNotFoundError) as error:  # a refused folder or checkpoint, a
+        raise SystemExit(f"sgz-train: {error}") from error  # missing input: the reason alone
 
 
 if __name__ == "__main__":
