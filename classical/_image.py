@@ -4,7 +4,8 @@ Every method takes an (H, W, 3) RGB image, uint8 or float32/float64 in [0, 1], a
 same shape and dtype. Other inputs are refused with a ValueError/TypeError saying what to do,
 rather than guessed at: greyscale (which channel layout?), RGBA (composite or drop the alpha?),
 16-bit (which white level?) and empty images. The CLI is where files of those kinds are
-converted, by sgz_fast.imageio.read_rgb as for sgz-enhance.
+converted, by sgz_fast.imageio.read_photo as for sgz-enhance, and written back by save_photo
+with their alpha, greyscale, bit depth and metadata.
 """
 import cv2
 import numpy as np

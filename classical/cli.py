@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sgz_fast import __version__
 from sgz_fast.jobs import Job, check_targets, find_jobs
-from sgz_fast.imageio import READ_ERRORS, read_rgb, save_rgb
+from sgz_fast.imageio import READ_ERRORS, read_photo, save_photo
 
 from . import METHODS
 from ._image import from_float
@@ -57,18 +58,20 @@ def main(argv=None):
 
     failures, times = 0, {name: [] for name in methods}
     for source, outputs in targets.items():
-        try:
-            image = read_rgb(source)
+        try:  # as sgz-enhance reads it: alpha, greyscale, 16 bits, EXIF and profile kept
+            photo = read_photo(source)
         except READ_ERRORS as error:
             failures += 1
             print(f"skipped {source}: cannot read it as an image ({error})", file=sys.stderr)
             continue
-        h, w = image.shape[:2]
+        h, w = photo.rgb.shape[:2]
         for name, target in outputs:
             start = time.perf_counter()
-            result = METHODS[name](image)
+            result = METHODS[name](photo.rgb)  # uint8, or float in [0, 1] for 16-bit files
             elapsed = time.perf_counter() - start
-            save_rgb(from_float(result, np.uint8) if result.dtype != np.uint8 else result, target)
+            if photo.bits == 8 and result.dtype != np.uint8:
+                result = from_float(result, np.uint8)
+            save_photo(photo, result, target, software=f"sgz_fast {__version__} classical {name}")
             times[name].append(elapsed)
             print(f"{source} -> {target}  ({name}, {w}x{h}, {elapsed * 1e3:.1f} ms)")
     for name, spent in times.items():
