@@ -39,6 +39,19 @@ def check(image):
             raise ValueError(f"float images must lie in [0, 1]; got values in [{lo}, {hi}]")
 
 
+def check_param(method, name, value, low=0.0, high=float("inf"), low_open=True,
+                high_open=True):
+    """Raises a ValueError naming `method`'s parameter unless `value` is a finite number in
+    (low, high) (or closed at either end): NaN, infinities and values out of range give black,
+    grey or NaN images (or crash OpenCV) rather than errors."""
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (above and below) or not np.isfinite(value):
+        bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{method}: {name} must be a finite number in {bounds}; got {value!r}")
+
+
 def to_float(image):
     """Checks `image` and returns it as float32 in [0, 1] (a new array for uint8)."""
     check(image)

@@ -3,7 +3,7 @@ Image Contrast Enhancement Algorithm Using Exposure Fusion Framework" (CAIP 2017
 import cv2
 import numpy as np
 
-from ._image import from_float, to_float
+from ._image import check_param, from_float, to_float
 from .illumination import illumination
 
 # The paper's camera response model (fitted to the DoRF database): brightness transform
@@ -48,6 +48,8 @@ def exposure(image, mu=0.5, scale=0.25):
     resolution (0.25: the weights W need only a smooth map, and the 1 s budget at 1080p
     does not fit 0.5; classical.illumination.illumination). image: (H, W, 3) uint8 or float in [0, 1].
     """
+    check_param("exposure", "mu", mu)
+    check_param("exposure", "scale", scale, high=1.0, high_open=False)
     rgb = to_float(image)
     t = np.clip(illumination(rgb, scale), 0, 1)
     w = cv2.pow(t, mu)[..., None]

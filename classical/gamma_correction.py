@@ -2,7 +2,8 @@
 import cv2
 import numpy as np
 
-from ._image import LEVELS_01, apply_gain, brightness, check, histogram, luminance_gain, max_rgb
+from ._image import (LEVELS_01, apply_gain, brightness, check, check_param, histogram,
+                     luminance_gain, max_rgb)
 
 
 def gamma(image, gamma=1 / 2.2):
@@ -13,8 +14,7 @@ def gamma(image, gamma=1 / 2.2):
     uint8 images go through a 256-entry table, rounded to nearest; float images are raised to
     the power directly. image: (H, W, 3) uint8 or float in [0, 1]; same shape and dtype back.
     """
-    if gamma <= 0:
-        raise ValueError(f"gamma must be positive, got {gamma}")
+    check_param("gamma", "gamma", gamma)
     check(image)
     if image.dtype == np.uint8:
         lut = np.rint(255 * np.linspace(0, 1, 256) ** gamma).astype(np.uint8)
@@ -33,6 +33,7 @@ def agcwd(image, alpha=0.5):
     kept by scaling R, G, B by T(V) / V. alpha: the weighting exponent (0.5 here; the paper
     treats it as a parameter in (0, 1]). image: (H, W, 3) uint8 or float in [0, 1].
     """
+    check_param("agcwd", "alpha", alpha, high=1.0, high_open=False)
     check(image)
     levels, v = (max_rgb(image), None) if image.dtype == np.uint8 else brightness(image, "max")
     pdf = histogram(levels) / levels.size

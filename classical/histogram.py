@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from ._image import LEVELS_01, apply_gain, brightness, check, histogram, luminance_gain
+from ._image import LEVELS_01, apply_gain, brightness, check, check_param, histogram, luminance_gain
 
 
 def equalization_lut(levels):
@@ -38,6 +38,10 @@ def clahe(image, clip_limit=2.0, tiles=(8, 8)):
     clip_limit: 2.0 (a common choice; 1.0 means no contrast gain); tiles: (rows, columns).
     image: (H, W, 3) uint8 or float in [0, 1]; returns the same shape and dtype.
     """
+    check_param("clahe", "clip_limit", clip_limit)
+    tiles = tuple(tiles)
+    if len(tiles) != 2 or not all(isinstance(t, (int, np.integer)) and t >= 1 for t in tiles):
+        raise ValueError(f"clahe: tiles must be two integers >= 1 (rows, columns); got {tiles!r}")
     check(image)
     levels, y = brightness(image, "luma")
     new = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=tuple(tiles)).apply(levels)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from ._image import from_float, to_float
+from ._image import check_param, from_float, to_float
 
 
 def gradients(t):
@@ -89,6 +89,9 @@ def lime(image, gamma=0.8, alpha=0.15, sigma=2.0, scale=0.5, floor=1e-3):
     not applied. The map is solved at `scale` (0.5) of the resolution: see `illumination`.
     image: (H, W, 3) uint8 or float in [0, 1]; returns the same shape and dtype.
     """
+    for name, value in (("gamma", gamma), ("alpha", alpha), ("sigma", sigma), ("floor", floor)):
+        check_param("lime", name, value)
+    check_param("lime", "scale", scale, high=1.0, high_open=False)
     rgb = to_float(image)
     t = illumination(rgb, scale, alpha=alpha, sigma=sigma)
     t = np.maximum(t, np.float32(0)) ** np.float32(gamma)

@@ -3,7 +3,7 @@ restoration (MSRCR)."""
 import cv2
 import numpy as np
 
-from ._image import from_float, to_float
+from ._image import check_param, from_float, to_float
 
 OFFSET = np.float32(1 / 255)  # log(I + 1/255): log(I_8bit + 1) up to a constant, finite at black
 
@@ -44,6 +44,8 @@ def ssr(image, sigma=80.0, clip=0.01):
     compromise between dynamic range compression and tonal rendition), then `stretch`.
     image: (H, W, 3) uint8 or float in [0, 1]; returns the same shape and dtype.
     """
+    check_param("ssr", "sigma", sigma)
+    check_param("ssr", "clip", clip, low_open=False, high=0.5)
     rgb = to_float(image)
     return from_float(stretch(log_ratio(cv2.log(rgb + OFFSET), rgb, sigma), clip), image.dtype)
 
@@ -57,6 +59,13 @@ def msr(image, sigmas=(15.0, 80.0, 250.0), color_restoration=False, alpha=125.0,
     C_i = beta * (log(alpha I_i) - log(I_R + I_G + I_B)) first (alpha 125, beta 46, the
     paper's constants for 8-bit values). image: (H, W, 3) uint8 or float in [0, 1].
     """
+    if len(sigmas) == 0:
+        raise ValueError("msr: sigmas must name at least one scale; got none")
+    for sigma in sigmas:
+        check_param("msr", "sigmas", sigma)
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        check_param("msr", name, value)
+    check_param("msr", "clip", clip, low_open=False, high=0.5)
     rgb = to_float(image)
     log_rgb = cv2.log(rgb + OFFSET)
     r = sum(log_ratio(log_rgb, rgb, s) for s in sigmas) * np.float32(1 / len(sigmas))

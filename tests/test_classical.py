@@ -179,3 +179,22 @@ def test_tiny_images(name):
     assert out.shape == (1, 1, 3)
     out = METHODS[name](np.random.default_rng(1).integers(0, 60, (3, 2, 3), dtype=np.uint8))
     assert out.shape == (3, 2, 3)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("clahe", {"tiles": (0, 0)}, "tiles must be two integers >= 1"),  # OpenCV: SIGFPE
+    ("clahe", {"clip_limit": -1}, "clip_limit"),
+    ("gamma", {"gamma": NAN}, "gamma"), ("gamma", {"gamma": INF}, "gamma"),
+    ("agcwd", {"alpha": -1}, "alpha"), ("agcwd", {"alpha": NAN}, "alpha"),
+    ("lime", {"alpha": -1}, "alpha"), ("lime", {"gamma": NAN}, "gamma"),
+    ("lime", {"sigma": 0}, "sigma"), ("exposure", {"mu": -1}, "mu"),
+    ("exposure", {"mu": NAN}, "mu"), ("ssr", {"clip": 0.6}, "clip"), ("ssr", {"sigma": 0}, "sigma"),
+    ("msr", {"sigmas": ()}, "sigmas"),
+])
+def test_parameters_out_of_range_are_refused_by_name(name, params, message, dark):
+    # They gave black, grey or NaN images, OpenCV assertions, or killed the interpreter.
+    with pytest.raises(ValueError, match=f"{name}: {message}"):
+        METHODS[name](dark, **params)
