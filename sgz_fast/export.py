@@ -27,8 +27,11 @@ def export_model(model, path):
     example = torch.rand(2, 3, 4 * s + 5, 6 * s + 7)
     dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
             3: torch.export.Dim("width", min=1)}
+    # external_data=False: the 40 KB of weights inside the one file (by default they went to
+    # a second file, path + ".data", which the .onnx needs beside it)
     torch.onnx.export(model, (example,), str(path), dynamo=True, input_names=["image"],
-                      output_names=["enhanced", "x_r"], dynamic_shapes={"x": dims})
+                      output_names=["enhanced", "x_r"], dynamic_shapes={"x": dims},
+                      external_data=False)
     return path
 
 
@@ -42,7 +45,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if Path(args.output).exists() and not args.overwrite:
         parser.error(f"{args.output} exists already; pass --overwrite to replace it")
-    export_onnx(args.output, args.weights, args.scale_factor)
+    if not Path(args.output).parent.is_dir():
+        parser.error(f"no folder {Path(args.output).parent} to write {args.output} in")
+    try:
+        model = load_sgz(args.weights, args.scale_factor, backend="reference")
+    except (ValueError, FileNotFoundError) as error:  # bad weights or scale: the reason alone
+        parser.error(str(error))
+    export_model(model, args.output)
     print(f"wrote {args.output}")
     return 0
 
