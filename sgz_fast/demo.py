@@ -16,13 +16,16 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 COMPARISON = "comparison.png"
 
 
-def side_by_side(pairs, height=256):
-    """One image: a row per input, dark input left, enhanced right, each `height` tall."""
+def side_by_side(pairs, height=256, max_width=1024):
+    """One image: a row per input, dark input left, enhanced right, each `height` tall, or less
+    where it would be wider than `max_width` (a panorama; a 1-pixel strip is not made 1,000
+    times as wide as tall)."""
     rows = []
     for before, after in pairs:
-        width = round(before.shape[1] * height / before.shape[0])
-        row = [np.asarray(Image.fromarray(a).resize((width, height), Image.LANCZOS))
-               for a in (before, after)]
+        h, w = before.shape[:2]
+        scale = min(height / h, max_width / w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        row = [np.asarray(Image.fromarray(a).resize(size, Image.LANCZOS)) for a in (before, after)]
         rows.append(np.concatenate(row, axis=1))
     widest = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, widest - r.shape[1]), (0, 0))) for r in rows]

@@ -57,3 +57,11 @@ def test_demo_reads_photos_as_people_have_them(tmp_path):
         scan = np.asarray(scan, dtype=np.float64) / 257
     assert scan.shape == (300, 451)
     assert dark.mean() + 20 < scan.mean() < 200  # brightened, not clipped to white
+
+
+def test_comparison_of_strips_and_panoramas_stays_small():
+    # A 1 x 2000 strip made 256 tall was 512,000 wide (4 GB to build); a 2000 x 1 one crashed.
+    strip, column, photo = (np.zeros(shape, np.uint8) for shape in
+                            [(1, 2000, 3), (2000, 1, 3), (480, 640, 3)])
+    image = demo.side_by_side([(strip, strip), (column, column), (photo, photo)])
+    assert image.shape == (1 + 256 + 256, 2 * 1024, 3)
