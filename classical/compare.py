@@ -93,7 +93,7 @@ def evaluate(methods, dark_inputs):
 
 def no_reference_scores(images):
     """Mean NIQE, BRISQUE and PIQE of `images` (each left out where it cannot be computed:
-    BRISQUE without the brisque package's model, NIQE below 192 x 192 pixels)."""
+    BRISQUE without the brisque package's model or below 32 x 32 pixels, NIQE below 192 x 192)."""
     scores = {}
     for name, fn in (("NIQE", metrics.niqe), ("BRISQUE", metrics.brisque), ("PIQE", metrics.piqe)):
         try:

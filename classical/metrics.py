@@ -41,13 +41,20 @@ def loe(original, enhanced, size=50):
     L = max(R, G, B); for every pair of pixels, whether L(x) >= L(y) flips between the
     original and the enhanced image; the mean over x of the number of flips. As in the paper,
     both are first downsampled so the shorter side is `size` (50) pixels, making the count
-    comparable across sizes (at most size^2 * aspect). Lower is better."""
+    comparable across sizes (at most size^2 * aspect). Lower is better.
+
+    The pairs are counted from the joint histogram of (L, L') (uint8 images: 256 x 256 bins),
+    not pair by pair: a pixel x at (i, j) flips with the y that have L(y) <= i and L'(y) > j,
+    or L(y) > i and L'(y) <= j, read off the histogram's 2-D cumulative sum. The same count
+    in O(pixels + 256^2), where the N x N pairs of a 500 x 8000 panorama took 4.6 GB."""
     h, w = original.shape[:2]
     f = size / min(h, w)
     dims = (max(1, round(w * f)), max(1, round(h * f)))
-    a, b = (cv2.resize(x, dims, interpolation=cv2.INTER_AREA).max(axis=2).ravel().astype(np.int16)
+    a, b = (cv2.resize(x, dims, interpolation=cv2.INTER_AREA).max(axis=2).ravel().astype(np.int64)
             for x in (original, enhanced))
-    flips = (a[:, None] >= a[None, :]) != (b[:, None] >= b[None, :])
+    counts = np.bincount(a * 256 + b, minlength=256 * 256).reshape(256, 256)
+    below = counts.cumsum(axis=0).cumsum(axis=1)  # below[i, j]: L <= i and L' <= j
+    flips = counts * (below[:, -1:] + below[-1:, :] - 2 * below)
     return float(flips.sum() / a.size)
 
 

@@ -214,8 +214,11 @@ def brisque_features(image):
 
 
 def brisque(image):
-    """BRISQUE of an (H, W, 3) uint8 RGB image with the brisque package's regressor, about
-    0 (best) to 100. Lower is better."""
+    """BRISQUE of an (H, W, 3) uint8 RGB image (at least 32 x 32: the half-size features'
+    7 x 7 windows need room) with the brisque package's regressor, about 0 (best) to 100.
+    Lower is better."""
+    if min(image.shape[:2]) < 32:  # smaller: IndexError at 1 x 1, NaN for flat 8 x 8
+        raise ValueError(f"brisque needs at least 32 x 32 pixels; got {image.shape[:2]}")
     gamma, rho, coefficients, vectors, low, high = _brisque_model()
     x = -1 + 2 * (brisque_features(grey(image)) - low) / (high - low)
     kernel = np.exp(-gamma * ((vectors - x) ** 2).sum(axis=1))

@@ -9,7 +9,7 @@ import skimage.exposure
 from PIL import Image
 
 import classical
-from classical import METHODS, retinex
+from classical import METHODS, metrics, retinex
 from classical.exposure_fusion import best_exposure_ratio
 from classical.illumination import gradients, illumination, refine_illumination, structure_weights
 from sgz_fast.demo import SAMPLES
@@ -198,3 +198,16 @@ def test_parameters_out_of_range_are_refused_by_name(name, params, message, dark
     # They gave black, grey or NaN images, OpenCV assertions, or killed the interpreter.
     with pytest.raises(ValueError, match=f"{name}: {message}"):
         METHODS[name](dark, **params)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 90, 3), (64, 80, 3)])
+def test_loe_counts_the_pairs_that_flip(shape):
+    rng = np.random.default_rng(4)
+    original = rng.integers(0, 256, shape, dtype=np.uint8)
+    enhanced = np.clip(original * 2 - rng.integers(0, 40, shape), 0, 255).astype(np.uint8)
+    scale = 50 / min(shape[:2])
+    dims = (max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale)))
+    a, b = (cv2.resize(x, dims, interpolation=cv2.INTER_AREA).max(axis=2).ravel()
+            for x in (original, enhanced))
+    pairs = (a[:, None] >= a[None, :]) != (b[:, None] >= b[None, :])  # the definition, pair by pair
+    assert metrics.loe(original, enhanced) == pairs.sum() / a.size

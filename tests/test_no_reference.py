@@ -78,3 +78,8 @@ def test_small_images_and_flat_images():
     with pytest.raises(ValueError, match="192 x 192"):
         metrics.niqe(np.zeros((100, 300, 3), np.uint8))
     assert metrics.piqe(np.full((64, 64, 3), 128, np.uint8)) == 100.0  # no active block
+
+
+def test_brisque_refuses_images_too_small_for_its_features():
+    with pytest.raises(ValueError, match="at least 32 x 32"):
+        nr.brisque(np.zeros((8, 8, 3), np.uint8))
