@@ -42,6 +42,8 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
 
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        parser.error(f"-o {args.output} is a file; give a folder to write into")
     methods = list(METHODS) if args.method == "all" else [args.method]
     targets, videos, missing = plan(args.inputs, Path(args.output), methods)
     for spec in missing:

@@ -136,3 +136,11 @@ def test_comparison_with_sgz_missing_weights_is_a_clear_error(tmp_path, monkeypa
         compare.main(["-o", str(tmp_path), "--with-sgz"])
     assert "bundled default weights are missing" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("mine")
+    Image.fromarray(np.full((8, 8, 3), 30, np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(SystemExit):
+        cli.main(["-m", "gamma", str(tmp_path / "a.png"), "-o", str(tmp_path / "taken")])
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "taken").read_text() == "mine"
