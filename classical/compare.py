@@ -151,20 +151,21 @@ def shown(source):
 
 
 def read_inputs(sources):
-    """The images named by `sources` (files, folders, globs) as uint8 RGB; what cannot be read
-    is reported and left out."""
+    """(the images named by `sources` (files, folders, globs) as uint8 RGB, how many specs
+    matched nothing or files could not be read: those are reported and left out)."""
     jobs, missing = find_jobs(sources, Path())
     for spec in missing:
         print(f"{spec}: no such file, folder or match", file=sys.stderr)
-    images = []
+    images, problems = [], len(missing)
     for job in (job for job in jobs if not job.is_video):
         try:
             image = read_rgb(job.source)
         except READ_ERRORS as error:
             print(f"skipped {job.source}: cannot read it as an image ({error})", file=sys.stderr)
+            problems += 1
             continue
         images.append(image if image.dtype == np.uint8 else from_float(image, np.uint8))
-    return images
+    return images, problems
 
 
 def main(argv=None):
@@ -175,10 +176,20 @@ def main(argv=None):
     parser.add_argument("--with-sgz", metavar="WEIGHTS", nargs="?", const=BUNDLED,
                         help="add SGZ, with the weights at WEIGHTS or, given no path, the bundled "
                         "default ones (put the option after the inputs, or write --with-sgz=PATH)")
+    parser.add_argument("--overwrite", action="store_true", help="replace that date's report")
     args = parser.parse_args(argv)
 
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        parser.error(f"-o {out} is a file; give a folder")
+    if not args.date or Path(args.date).name != args.date:
+        parser.error(f"--date {args.date!r} must be a plain name (it starts the files' names)")
+    md, grid_path = (out / f"{args.date}-classical-{kind}" for kind in ("comparison.md",
+                                                                         "grid.jpg"))
+    if not args.overwrite and (md.exists() or grid_path.exists()):
+        parser.error(f"{md} exists already; pass --overwrite to replace it, or another --date")
     sources = args.inputs or [str(ROOT / "sgz_fast" / "samples")]
-    dark_inputs = read_inputs(sources)
+    dark_inputs, problems = read_inputs(sources)
     if not dark_inputs:
         parser.error(f"no readable images in {sources}")
     methods = dict(METHODS)
@@ -189,9 +200,7 @@ def main(argv=None):
             parser.exit(2, f"classical.compare: --with-sgz: {error}\n")
     rows, dark_row, outputs = evaluate(methods, dark_inputs)
 
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    grid_path = out / f"{args.date}-classical-grid.jpg"
     grid(dark_inputs, outputs).save(grid_path, quality=90, optimize=True)
     lines = [f"# Classical methods compared, {args.date}", "",
              f"- machine: {machine()}, no GPU; numpy {np.__version__}",
@@ -206,11 +215,11 @@ def main(argv=None):
              "MATLAB release's scale; BRISQUE with the brisque package's regressor (see "
              "classical/no_reference.py)",
              "", *table(rows, dark_row), "", f"![grid]({grid_path.name})", ""]
-    md = out / f"{args.date}-classical-comparison.md"
     md.write_text("\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {md} and {grid_path}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

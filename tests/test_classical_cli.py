@@ -144,3 +144,15 @@ def test_an_output_that_is_a_file_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["-m", "gamma", str(tmp_path / "a.png"), "-o", str(tmp_path / "taken")])
     assert "is a file" in capsys.readouterr().err and (tmp_path / "taken").read_text() == "mine"
+
+
+def test_comparison_checks_its_output_before_evaluating(tmp_path, capsys):
+    for argv, message in [(["-o", str(tmp_path / "taken")], "is a file"),
+                          (["-o", str(tmp_path), "--date", "2026/12"], "plain name"),
+                          (["-o", str(tmp_path), "--date", "day"], "exists already")]:
+        (tmp_path / "taken").write_text("mine")
+        (tmp_path / "day-classical-comparison.md").write_text("an earlier report")
+        with pytest.raises(SystemExit):
+            compare.main(argv)
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "day-classical-comparison.md").read_text() == "an earlier report"
