@@ -111,7 +111,7 @@ void curve_backward_upsampled(const T* xp, const T* rp, const T* gp, T* gxp, T* 
       T* top = partial.data() + band * 2 * g.w;
       T* bot = top + g.w;
       for (int64_t j = 0; j < g.w; ++j) {
-        const int64_t j1 = cols.second(j);
+        const int64_t j1 = cols.second[j];
         for (int64_t X = cols.start[j]; X < cols.start[j + 1]; ++X) {
           top[j] += cols.w0[X] * col_top[X];
           top[j1] += cols.w1[X] * col_top[X];

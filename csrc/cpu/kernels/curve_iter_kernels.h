@@ -4,6 +4,7 @@
 // table of hot loops of one capability level. Members used by the hot loops are always inlined
 // (see dsconv_kernels.h).
 #include <cstdint>
+#include <numeric>
 #include <vector>
 
 #include "../../common/bilinear.h"
@@ -19,21 +20,19 @@ struct Geometry {
 };
 
 // Column taps grouped by source column: the output columns [start[j], start[j + 1]) all read
-// source columns j and second(j), so upsampling a row needs no gathers.
+// source columns j and second[j] (their taps' i0 and i1), so upsampling a row needs no gathers.
 template <typename T>
 struct ColumnTaps {
-  std::vector<int64_t> start;
+  std::vector<int64_t> start, second;
   std::vector<T> w0, w1;
-  int64_t w, W;
 
-  // j + 1; j itself at the last source column and where the width is kept (the taps' i1).
-  SGZ_ALWAYS_INLINE int64_t second(int64_t j) const { return j < w - 1 && w != W ? j + 1 : j; }
-
-  explicit ColumnTaps(const Geometry& g) : start(g.w + 1), w0(g.W), w1(g.W), w(g.w), W(g.W) {
+  explicit ColumnTaps(const Geometry& g) : start(g.w + 1), second(g.w), w0(g.W), w1(g.W) {
     const T scale = align_corners_scale<T>(g.w, g.W);
     for (int64_t j = 0; j <= g.w; ++j) start[j] = first_output_reading(j, g.w, g.W, scale);
+    std::iota(second.begin(), second.end(), int64_t(0));  // a column no output reads first
     for (int64_t X = 0; X < g.W; ++X) {
       const Tap<T> t = align_corners_tap(X, g.w, scale, g.W);
+      second[t.i0] = t.i1;
       w0[X] = t.w0;
       w1[X] = t.w1;
     }
@@ -65,7 +64,7 @@ class RowUpsampler {
       const T* __restrict w0 = cols_.w0.data();
       const T* __restrict w1 = cols_.w1.data();
       for (int64_t j = 0; j < g_.w; ++j) {
-        const T a = src[j], b = src[cols_.second(j)];
+        const T a = src[j], b = src[cols_.second[j]];
         for (int64_t X = cols_.start[j]; X < cols_.start[j + 1]; ++X) {
           out[X] = lerp(a, b, w0[X], w1[X]);
         }
