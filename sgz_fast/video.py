@@ -164,7 +164,7 @@ def _transform_pyav(source, target, enhance, on_frame, crf, preset):
                 if kind == "packet":
                     return item
                 frame, rgb = value
-                writer.start(frame, *_colour(frame))
+                writer.start(frame)
                 frames += 1
                 if on_frame:
                     on_frame(frames, count)
@@ -224,10 +224,10 @@ class _Writer:
         if self.stream is not None:
             self.copy_waiting()
 
-    def start(self, first, space, color_range):
+    def start(self, first):
         if self.stream is not None:
             return
-        self.space, self.range = space, color_range
+        self.space, self.range = _colour(first)
         rate = self.vin.average_rate or self.vin.guessed_rate or Fraction(25)
         stream = self.out.add_stream(CODEC, rate=rate)
         width, height = first.width + first.width % 2, first.height + first.height % 2
@@ -243,7 +243,7 @@ class _Writer:
             stream.codec_context.max_b_frames = 0  # display order (B-frames reorder them)
         stream.thread_type = "AUTO"
         context = stream.codec_context
-        context.colorspace, context.color_range = space, color_range
+        context.colorspace, context.color_range = self.space, self.range
         context.color_primaries = first.color_primaries
         context.color_trc = first.color_trc
         if first.format.name not in ("yuv420p", "yuvj420p", "nv12"):
