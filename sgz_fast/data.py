@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .imageio import GREY_16_MODES
+
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -66,7 +68,7 @@ class LowLightImages(torch.utils.data.Dataset):
     def _load(self, path):
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: convert("RGB") clips
+            if img.mode in GREY_16_MODES:  # convert("RGB") would clip them to white
                 grey = Image.fromarray(np.asarray(img, dtype=np.float32) / 65535.0, "F")
                 grey = np.asarray(grey.resize((self.size, self.size), Image.LANCZOS))
                 return torch.from_numpy(np.clip(grey, 0.0, 1.0)).expand(3, -1, -1).contiguous()

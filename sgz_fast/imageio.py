@@ -26,6 +26,7 @@ ORIENTATION, SOFTWARE = 0x0112, 0x0131  # EXIF tags
 # columns, then quarter turns counter-clockwise (np.rot90), as ImageOps.exif_transpose does.
 UPRIGHT = {2: (True, 0), 3: (False, 2), 4: (True, 2), 5: (True, 1), 6: (False, 3),
            7: (True, 3), 8: (False, 1)}
+GREY_16_MODES = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of 16-bit greyscale files
 # TIFF tags that say how the pixels are stored (TIFF 6.0: size, samples, compression, strips,
 # tiles, colour map, YCbCr and JPEG layout; 34675 the ICC profile, carried on its own). For a
 # TIFF, Pillow's getexif() is the whole first IFD: written into the output these would describe
@@ -109,7 +110,7 @@ def _photo(img, path, exif, orientation, data):
     if _is_16_bit_colour(img, path):
         return _photo_16(_upright(_read_16(path, data), orientation), meta)
     img.load()
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in GREY_16_MODES:
         grey = np.clip(np.array(img, dtype=np.float64), 0, 65535).astype(np.uint16)
         return _photo_16(_upright(grey, orientation), meta)
     if img.mode == "CMYK":  # the CMYK profile does not describe the RGB pixels
@@ -149,13 +150,12 @@ def _webp_is_lossless(path):
     """Whether a WebP file's image is VP8L (lossless) rather than VP8: its first image chunk,
     after the RIFF header and any VP8X, ICCP, ANIM or ALPH chunk."""
     with open(path, "rb") as file:
-        data = file.read(1 << 20)
-    offset = 12
-    while offset + 8 <= len(data):
-        kind, size = data[offset:offset + 4], struct.unpack("<I", data[offset + 4:offset + 8])[0]
-        if kind in (b"VP8 ", b"VP8L"):
-            return kind == b"VP8L"
-        offset += 8 + size + (size & 1)
+        file.seek(12)  # past "RIFF", the size and "WEBP"
+        while len(header := file.read(8)) == 8:  # each chunk's kind and size
+            kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if kind in (b"VP8 ", b"VP8L"):
+                return kind == b"VP8L"
+            file.seek(size + (size & 1), os.SEEK_CUR)
     return False
 
 
