@@ -44,5 +44,5 @@ def clahe(image, clip_limit=2.0, tiles=(8, 8)):
         raise ValueError(f"clahe: tiles must be two integers >= 1 (rows, columns); got {tiles!r}")
     check(image)
     levels, y = brightness(image, "luma")
-    new = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=tuple(tiles)).apply(levels)
+    new = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=tiles).apply(levels)
     return apply_gain(image, luminance_gain(y, cv2.LUT(new, LEVELS_01), out=y))

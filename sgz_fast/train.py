@@ -87,8 +87,10 @@ def build_parser():
     p.add_argument("--semantic", default="efficientnet-lite0", choices=CHOICES)
     p.add_argument("--semantic_weights", default=None,
                    help="torchvision-format ResNet-50 weights file for --semantic resnet50")
-    p.add_argument("--image_size", type=positive_int, default=512, help="Lanczos resize (published: 512)")
-    p.add_argument("--crop", type=positive_int, default=None, help="random crop of the resized image")
+    p.add_argument("--image_size", type=positive_int, default=512,
+                   help="Lanczos resize (published: 512)")
+    p.add_argument("--crop", type=positive_int, default=None,
+                   help="random crop of the resized image")
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
     p.add_argument("--resume", default=None, help="a checkpoint.pth to continue from")
     p.add_argument("--trust_checkpoint", action="store_true",
